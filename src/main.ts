@@ -1,5 +1,321 @@
-// Placeholder composition root; replaced by the real CLI shortly.
+// The composition root and the CLI: the only place that builds adapters and wires capabilities.
+// `kiana run|status|doctor|version`; every other module gets what it needs passed in.
+import { hostname } from "node:os";
+import { join } from "node:path";
+import {
+  ADMIN_USER,
+  type AdminStatus,
+  createAccounts,
+  createAdminApp,
+  createSetupCodeKeeper,
+} from "./admin/index.ts";
+import { CONFIG_EXIT_CODE, type KianaConfig, loadConfig } from "./config/index.ts";
+import { describeError, isKianaError, kianaError } from "./errors.ts";
+import { formatFingerprint, loadNodeKeys } from "./identity/index.ts";
+import { buildDoctorReport, formatDoctorReport } from "./platform/doctor.ts";
+import { createEngineRegistry, defaultLibDir, type EngineRegistry } from "./platform/engines.ts";
+import { readHardwareProfile, summarizeProfile } from "./platform/hardware-profile.ts";
+import { createHealthRegistry, type HealthRegistry } from "./platform/health.ts";
+import { capabilityLogger, createLogger, type Logger } from "./platform/log.ts";
+import { createSdNotifier } from "./platform/sd-notify.ts";
+import { missingSystemPackages } from "./platform/system-packages.ts";
+import { readSystemStats } from "./platform/system-stats.ts";
+import { startWatchdog } from "./platform/watchdog.ts";
+import { createAuditLog, createLoginLimiter } from "./security/index.ts";
+import { openStore, type Store } from "./store/index.ts";
 import { VERSION } from "./version.ts";
 
-const cmd = process.argv[2] ?? "run";
-if (cmd === "version") console.log(`kiana ${VERSION}`);
+const USAGE = `kiana ${VERSION}: private, offline AI assistant runtime
+
+usage: kiana <command> [options]
+
+commands:
+  run        start this node (admin page, API)
+  status     show this node's identity, address and whether it is running
+  doctor     check hardware, native engines, system packages and health (--json)
+  version    print the version
+
+options:
+  --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
+  --data DIR          data directory (default /var/lib/kiana on a device, ./.kiana in dev; or KIANA_DATA)
+  --port N            admin port (admin.port), --host ADDR (admin.host), --role hub|node|satellite
+  --set key=value     any config field, e.g. --set log.level=debug (repeatable)
+  --json              machine-readable output (status, doctor)
+`;
+
+interface Args {
+  command: string;
+  flags: Record<string, string>;
+  json: boolean;
+}
+
+const VALUE_FLAGS = new Set(["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"]);
+
+export function parseArgs(argv: string[]): Args {
+  const flags: Record<string, string> = {};
+  let command: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--json") json = true;
+    else if (arg === "-h" || arg === "--help") command = "help";
+    else if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = arg.slice(2, eq > 0 ? eq : undefined);
+      if (!VALUE_FLAGS.has(name)) throw kianaError("CLI_USAGE", `unknown option --${name}`);
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw kianaError("CLI_USAGE", `--${name} needs a value`);
+      flags[name] = name === "set" && flags.set ? `${flags.set}\u0000${value}` : value;
+    } else if (!command) command = arg;
+    else throw kianaError("CLI_USAGE", `unexpected argument ${arg}`);
+  }
+  return { command: command ?? "run", flags, json };
+}
+
+/** Everything a command needs, built once from the config. */
+interface System {
+  config: Readonly<KianaConfig>;
+  log: Logger;
+  health: HealthRegistry;
+  store: Store;
+  engines: EngineRegistry;
+}
+
+function openSystem(config: Readonly<KianaConfig>, log: Logger): System {
+  const health = createHealthRegistry();
+  const store = openStore({
+    path: join(config.dataDir, "kiana.db"),
+    busyTimeoutMs: config.store.busyTimeoutMs,
+    health,
+    log: capabilityLogger(log, "store"),
+  });
+  const engines = createEngineRegistry({ libDir: defaultLibDir(), log: capabilityLogger(log, "engines") });
+  for (const e of engines.probe()) {
+    if (e.state === "missing" || e.state === "failed") {
+      health.set({
+        code: `ENGINE_MISSING:${e.name}`,
+        severity: "warning",
+        message: `The ${e.name} engine is not available, so what needs it is off: ${e.reason ?? "unknown reason"}`,
+        hint: "Reinstall the kiana bundle for this architecture (its lib/ folder holds the engines).",
+      });
+    }
+  }
+  const missing = missingSystemPackages(config.node.role);
+  if (missing.length > 0) {
+    health.set({
+      code: "SYSTEM_PACKAGES_MISSING",
+      severity: "warning",
+      message: `Missing for the ${config.node.role} role: ${missing.map((p) => `${p.pkg} (${p.purpose})`).join(", ")}`,
+      hint: `apt-get install ${missing.map((p) => p.pkg).join(" ")}`,
+    });
+  }
+  return { config, log, health, store, engines };
+}
+
+async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void> {
+  const startedAt = Date.now();
+  const notifier = createSdNotifier({ log: capabilityLogger(log, "systemd") });
+  notifier.status("starting");
+  const sys = openSystem(config, log);
+  const adminLog = capabilityLogger(log, "admin");
+  const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+  const accounts = createAccounts({ store: sys.store, sessionMs: config.admin.sessionHours * 3_600_000 });
+  const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir });
+  const profile = readHardwareProfile();
+
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  const status = async (): Promise<AdminStatus> => {
+    const [p, stats] = await Promise.all([profile, readSystemStats({ sampleMs: 100 })]);
+    return {
+      node: {
+        name: config.node.name,
+        role: config.node.role,
+        fleet: config.node.fleet,
+        fingerprint: formatFingerprint(keys.fingerprint),
+      },
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      profileRows: summarizeProfile(p),
+      engines: sys.engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
+      stats: {
+        cpuLoadPercent: stats.cpuLoadPercent,
+        memoryUsedBytes: stats.memory.usedBytes,
+        memoryTotalBytes: stats.memory.totalBytes,
+        temperatureCelsius: stats.temperatureCelsius,
+      },
+    };
+  };
+  const app = createAdminApp({
+    accounts,
+    setupCode,
+    limiter: createLoginLimiter(),
+    audit: createAuditLog({ store: sys.store }),
+    health: sys.health,
+    log: adminLog,
+    metricsToken: config.admin.metricsToken,
+    sessionMs: config.admin.sessionHours * 3_600_000,
+    status,
+    clientKey: (request) => server?.requestIP(request)?.address ?? "unknown",
+  });
+
+  try {
+    server = Bun.serve({
+      hostname: config.admin.host,
+      port: config.admin.port,
+      fetch: (req) => app.handle(req),
+    });
+  } catch (err) {
+    const inUse = /EADDRINUSE|in use/i.test(describeError(err));
+    throw kianaError(
+      "CONFIG_INVALID",
+      inUse
+        ? `admin.port ${config.admin.port} on ${config.admin.host} is already in use; stop the other program or choose another port (--port, KIANA_ADMIN_PORT)`
+        : `cannot listen on ${config.admin.host}:${config.admin.port}: ${describeError(err)}`,
+      { host: config.admin.host, port: config.admin.port },
+      err,
+    );
+  }
+  const shownHost = config.admin.host === "0.0.0.0" ? hostname() : config.admin.host;
+  const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}/`;
+  log.info(
+    { url, dataDir: config.dataDir, role: config.node.role, fingerprint: keys.fingerprint },
+    "kiana is running",
+  );
+  if (!accounts.isSetUp()) {
+    const code = setupCode.ensure();
+    process.stdout.write(
+      `\nkiana admin page: ${url}\nOne-time setup code: ${code}\n(set the ${ADMIN_USER} password there; \`kiana status\` shows the code again)\n\n`,
+    );
+  } else {
+    process.stdout.write(`\nkiana admin page: ${url}\n\n`);
+  }
+
+  notifier.ready(`admin page on ${url}`);
+  const watchdog = startWatchdog({ notifier });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    notifier.stopping();
+    watchdog.stop();
+    server?.stop(true);
+    sys.store.close();
+    notifier.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<void> {
+  const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+  const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir }).peek();
+  const host = config.admin.host === "0.0.0.0" ? "127.0.0.1" : config.admin.host;
+  const url = `http://${host}:${config.admin.port}/`;
+  let running: boolean;
+  try {
+    const res = await fetch(`${url}healthz`, { signal: AbortSignal.timeout(1500) });
+    running = res.status === 200 || res.status === 503;
+  } catch {
+    running = false;
+  }
+  const report = {
+    version: VERSION,
+    node: config.node,
+    fingerprint: keys.fingerprint,
+    dataDir: config.dataDir,
+    configFile: config.configFile,
+    adminUrl: url,
+    running,
+    setupCode,
+  };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `kiana ${VERSION}`,
+    `node         ${config.node.name} (${config.node.role}, fleet ${config.node.fleet})`,
+    `fingerprint  ${formatFingerprint(keys.fingerprint)}`,
+    `data         ${config.dataDir}`,
+    `config       ${config.configFile ?? "none (embedded defaults)"}`,
+    `admin page   ${url} (${running ? "running" : "not running"})`,
+  ];
+  if (setupCode) lines.push(`setup code   ${setupCode} (first-run setup is pending)`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+async function doctor(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<number> {
+  const sys = openSystem(config, log);
+  const report = buildDoctorReport({
+    version: VERSION,
+    role: config.node.role,
+    dataDir: config.dataDir,
+    configFile: config.configFile,
+    profile: await readHardwareProfile(),
+    engines: sys.engines.probe(),
+    missing: missingSystemPackages(config.node.role),
+    health: sys.health.list(),
+  });
+  sys.store.close();
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+  return report.ok ? 0 : 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`kiana: ${describeError(err)}\n\n${USAGE}`);
+    return 64;
+  }
+  if (args.command === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.command === "version") {
+    process.stdout.write(`kiana ${VERSION}\n`);
+    return 0;
+  }
+  if (!["run", "status", "doctor"].includes(args.command)) {
+    process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
+    return 64;
+  }
+  let config: Readonly<KianaConfig>;
+  try {
+    config = loadConfig({ flags: args.flags });
+  } catch (err) {
+    process.stderr.write(`kiana: config error: ${describeError(err)}\n`);
+    return CONFIG_EXIT_CODE;
+  }
+  // Commands that print for people keep the log quiet; `run` logs what it does.
+  const log = createLogger({
+    level: args.command === "run" ? config.log.level : "warn",
+    format: config.log.format === "auto" ? undefined : config.log.format,
+    write: args.command === "run" ? undefined : (line) => process.stderr.write(line),
+  });
+  try {
+    if (args.command === "run") {
+      await runNode(config, log);
+      return -1;
+    }
+    if (args.command === "status") {
+      await printStatus(config, log, args.json);
+      return 0;
+    }
+    return await doctor(config, log, args.json);
+  } catch (err) {
+    const code = isKianaError(err) ? err.code : "UNEXPECTED";
+    log.fatal({ code, err: describeError(err) }, "kiana stopped");
+    process.stderr.write(`kiana: ${describeError(err)}\n`);
+    return isKianaError(err, "CONFIG_INVALID") ? CONFIG_EXIT_CODE : 1;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  // -1: `run` keeps the process alive until a signal.
+  if (code >= 0) process.exit(code);
+}

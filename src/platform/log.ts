@@ -13,7 +13,14 @@ export interface LogOptions {
   write?: (line: string) => void;
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+const LEVEL_NAMES: Record<number, string> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO",
+  40: "WARN",
+  50: "ERROR",
+  60: "FATAL",
+};
 const OMIT = new Set(["level", "time", "pid", "hostname", "msg", "cap"]);
 
 /** Turns one pino JSON line into `12:00:01 INFO  [store] message key=value`. */

@@ -1,0 +1,209 @@
+// The LAN admin app (Elysia): first-run setup, login, the overview page, /healthz, the JSON API
+// and /metrics. Everything but /healthz needs a login (or, for /metrics, the configured token).
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { Elysia } from "elysia";
+import { describeError, isKianaError } from "../errors.ts";
+import type { HealthRegistry } from "../platform/health.ts";
+import type { Logger } from "../platform/log.ts";
+import type { AuditLog, LoginLimiter } from "../security/index.ts";
+import { type Accounts, MIN_PASSWORD_LENGTH } from "./accounts.ts";
+import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
+import { renderMetrics } from "./metrics.ts";
+import { loginPage, type OverviewModel, overviewPage, setupPage, statsCells } from "./pages.ts";
+import type { SetupCodeKeeper } from "./setup-code.ts";
+
+export interface AdminStatus {
+  node: { name: string; role: string; fleet: string; fingerprint: string };
+  version: string;
+  uptimeSeconds: number;
+  profileRows: [string, string][];
+  engines: { name: string; state: string; reason: string | null }[];
+  stats: OverviewModel["stats"];
+}
+
+export interface AdminAppDeps {
+  accounts: Accounts;
+  setupCode: SetupCodeKeeper;
+  limiter: LoginLimiter;
+  audit: AuditLog;
+  health: HealthRegistry;
+  log: Logger;
+  metricsToken: string;
+  sessionMs: number;
+  /** Everything the overview and /api/v1/status show, gathered on request. */
+  status(): Promise<AdminStatus>;
+  /** Client address for rate limiting; `app.handle` in tests has no socket. */
+  clientKey?(request: Request): string;
+}
+
+const SESSION = "kiana_session";
+const PRE_CSRF = "kiana_csrf";
+
+function sameToken(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function createAdminApp(deps: AdminAppDeps) {
+  const { accounts, setupCode, limiter, audit, health, log } = deps;
+  const clientKey = deps.clientKey ?? (() => "local");
+
+  const session = (request: Request) => {
+    const token = parseCookies(request.headers.get("cookie"))[SESSION];
+    const s = accounts.getSession(token);
+    return s ? { token: token as string, ...s } : null;
+  };
+
+  /** Forms before login use a double-submit cookie; after login the session's own token. */
+  const freshPreCsrf = () => randomBytes(18).toString("base64url");
+  const preCsrfOk = (request: Request, form: Record<string, string>) =>
+    sameToken(parseCookies(request.headers.get("cookie"))[PRE_CSRF], form.csrf);
+
+  const forbidden = () =>
+    htmlResponse(
+      "<h1>403</h1><p>The form was stale or came from another site. Reload the page and try again.</p>",
+      403,
+    );
+
+  return new Elysia()
+    .onError(({ error, code }) => {
+      if (code === "NOT_FOUND") return jsonError(404, "ADMIN_BAD_REQUEST", "no such page");
+      log.error({ err: describeError(error) }, "admin request failed");
+      const status = isKianaError(error) && error.code.startsWith("ADMIN_") ? 400 : 500;
+      return jsonError(status, isKianaError(error) ? error.code : "ADMIN_BAD_REQUEST", describeError(error));
+    })
+    .get("/healthz", () => {
+      const problems = health.list().filter((e) => e.severity === "error");
+      return problems.length === 0
+        ? jsonResponse({ status: "ok" })
+        : jsonResponse(
+            { status: "error", problems: problems.map((p) => ({ code: p.code, message: p.message })) },
+            503,
+          );
+    })
+    .get("/", async ({ request }) => {
+      if (!accounts.isSetUp()) return redirect("/setup");
+      const s = session(request);
+      if (!s) return redirect("/login");
+      const st = await deps.status();
+      return htmlResponse(
+        overviewPage({
+          nodeName: st.node.name,
+          role: st.node.role,
+          version: st.version,
+          fingerprint: st.node.fingerprint,
+          uptimeSeconds: st.uptimeSeconds,
+          profileRows: st.profileRows,
+          engines: st.engines,
+          stats: st.stats,
+          health: health.list(),
+          csrfToken: s.csrfToken,
+        }),
+      );
+    })
+    .get("/setup", () => {
+      if (accounts.isSetUp()) return redirect("/login");
+      setupCode.ensure();
+      const csrf = freshPreCsrf();
+      return htmlResponse(setupPage({ csrf }), 200, [cookie(PRE_CSRF, csrf, 3600)]);
+    })
+    .post("/setup", async ({ request }) => {
+      if (accounts.isSetUp()) return redirect("/login");
+      const form = await readForm(request);
+      if (!form || !preCsrfOk(request, form)) return forbidden();
+      const again = (error: string, status: number) => {
+        const csrf = freshPreCsrf();
+        return htmlResponse(setupPage({ csrf, error }), status, [cookie(PRE_CSRF, csrf, 3600)]);
+      };
+      const key = clientKey(request);
+      const wait = limiter.retryAfterMs(key);
+      if (wait > 0) return again(`Too many wrong attempts. Try again in ${Math.ceil(wait / 1000)} s.`, 429);
+      if (!setupCode.check(form.code ?? "")) {
+        limiter.failure(key);
+        audit.append({ actor: key, action: "setup.bad_code" });
+        return again(
+          "That setup code is not right. Use the code printed by kiana at start (or run kiana status).",
+          401,
+        );
+      }
+      const password = form.password ?? "";
+      if (password.length < MIN_PASSWORD_LENGTH)
+        return again(`The password needs at least ${MIN_PASSWORD_LENGTH} characters.`, 400);
+      if (password !== form.confirm) return again("The two passwords are not the same.", 400);
+      await accounts.setPassword(password);
+      setupCode.consume();
+      limiter.success(key);
+      audit.append({ actor: key, action: "setup.done" });
+      log.info("admin password set; setup complete");
+      const { token } = accounts.createSession();
+      return redirect("/", [cookie(SESSION, token, deps.sessionMs / 1000), cookie(PRE_CSRF, "", 0)]);
+    })
+    .get("/login", ({ request }) => {
+      if (!accounts.isSetUp()) return redirect("/setup");
+      if (session(request)) return redirect("/");
+      const csrf = freshPreCsrf();
+      const notice = new URL(request.url).searchParams.has("out") ? "You are logged out." : undefined;
+      return htmlResponse(loginPage({ csrf, notice }), 200, [cookie(PRE_CSRF, csrf, 3600)]);
+    })
+    .post("/login", async ({ request }) => {
+      if (!accounts.isSetUp()) return redirect("/setup");
+      const form = await readForm(request);
+      if (!form || !preCsrfOk(request, form)) return forbidden();
+      const key = clientKey(request);
+      const again = (error: string, status: number, headers: Record<string, string> = {}) => {
+        const csrf = freshPreCsrf();
+        const res = htmlResponse(loginPage({ csrf, error }), status, [cookie(PRE_CSRF, csrf, 3600)]);
+        for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
+        return res;
+      };
+      const wait = limiter.retryAfterMs(key);
+      if (wait > 0) {
+        const seconds = Math.ceil(wait / 1000);
+        return again(`Too many wrong passwords. Try again in ${seconds} s.`, 429, {
+          "retry-after": String(seconds),
+        });
+      }
+      if (!(await accounts.checkPassword(form.password ?? ""))) {
+        limiter.failure(key);
+        audit.append({ actor: key, action: "login.failed" });
+        return again("Wrong password.", 401);
+      }
+      limiter.success(key);
+      audit.append({ actor: key, action: "login.ok" });
+      const { token } = accounts.createSession();
+      return redirect("/", [cookie(SESSION, token, deps.sessionMs / 1000), cookie(PRE_CSRF, "", 0)]);
+    })
+    .post("/logout", async ({ request }) => {
+      const s = session(request);
+      const form = await readForm(request);
+      if (!s) return redirect("/login");
+      if (!form || !sameToken(form.csrf, s.csrfToken)) return forbidden();
+      accounts.deleteSession(s.token);
+      audit.append({ actor: clientKey(request), action: "logout" });
+      return redirect("/login?out", [cookie(SESSION, "", 0)]);
+    })
+    .get("/api/v1/status", async ({ request }) => {
+      if (!session(request))
+        return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
+      const st = await deps.status();
+      return jsonResponse({ ...st, health: health.list(), statsCells: statsCells(st.stats) });
+    })
+    .get("/metrics", async ({ request }) => {
+      const auth = request.headers.get("authorization") ?? "";
+      const bearer = auth.startsWith("Bearer ") ? auth.slice(7) : undefined;
+      const tokenOk = deps.metricsToken !== "" && sameToken(bearer, deps.metricsToken);
+      if (!tokenOk && !session(request)) {
+        return jsonError(401, "ADMIN_UNAUTHORIZED", "send the metrics token as a bearer token, or log in", {
+          "www-authenticate": 'Bearer realm="kiana"',
+        });
+      }
+      const st = await deps.status();
+      return new Response(renderMetrics(st, health.list()), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    });
+}
+
+export type AdminApp = ReturnType<typeof createAdminApp>;

@@ -1,0 +1,51 @@
+// /metrics in the Prometheus text exposition format (version 0.0.4).
+import type { HealthEntry } from "../platform/health.ts";
+import type { AdminStatus } from "./app.ts";
+
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+export function renderMetrics(st: AdminStatus, health: HealthEntry[]): string {
+  const lines: string[] = [];
+  const metric = (name: string, help: string, type: "gauge" | "counter", samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples)
+      lines.push(`${name}${labels} ${Number.isFinite(value) ? value : "NaN"}`);
+  };
+  metric("kiana_info", "Build and node identity.", "gauge", [
+    [`{version="${label(st.version)}",role="${label(st.node.role)}",node="${label(st.node.name)}"}`, 1],
+  ]);
+  metric("kiana_uptime_seconds", "Seconds since the runtime started.", "gauge", [["", st.uptimeSeconds]]);
+  metric("kiana_memory_used_bytes", "System memory in use.", "gauge", [["", st.stats.memoryUsedBytes]]);
+  metric("kiana_memory_total_bytes", "System memory in total.", "gauge", [["", st.stats.memoryTotalBytes]]);
+  if (st.stats.cpuLoadPercent !== null) {
+    metric("kiana_cpu_load_percent", "CPU load over the last sample.", "gauge", [
+      ["", st.stats.cpuLoadPercent],
+    ]);
+  }
+  if (st.stats.temperatureCelsius !== null) {
+    metric("kiana_temperature_celsius", "Hottest readable thermal zone.", "gauge", [
+      ["", st.stats.temperatureCelsius],
+    ]);
+  }
+  metric("kiana_process_resident_bytes", "Resident memory of this process.", "gauge", [
+    ["", process.memoryUsage.rss()],
+  ]);
+  metric(
+    "kiana_engine_available",
+    "1 when a native engine is present and loadable.",
+    "gauge",
+    st.engines.map((e) => [
+      `{engine="${label(e.name)}",state="${label(e.state)}"}`,
+      e.state === "failed" || e.state === "missing" ? 0 : 1,
+    ]),
+  );
+  metric(
+    "kiana_health_problem",
+    "Open health problems by code and severity.",
+    "gauge",
+    health.map((h) => [`{code="${label(h.code)}",severity="${h.severity}"}`, 1]),
+  );
+  return `${lines.join("\n")}\n`;
+}

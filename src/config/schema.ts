@@ -1,0 +1,92 @@
+// The config tree: one typed schema with a description and a default for every field.
+// Sources (TOML file, KIANA_* environment, flags) are merged over these defaults in load.ts.
+import { type Static, Type as T } from "@sinclair/typebox";
+
+const Port = (def: number, description: string) =>
+  T.Integer({ minimum: 0, maximum: 65535, default: def, description: `${description} 0 picks a free port.` });
+
+export const ConfigSchema = T.Object(
+  {
+    node: T.Object(
+      {
+        name: T.String({
+          minLength: 1,
+          maxLength: 63,
+          pattern: "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+          default: "kiana",
+          description: "Device name on the LAN: lowercase letters, digits and dashes (a DNS label).",
+        }),
+        role: T.Union([T.Literal("hub"), T.Literal("node"), T.Literal("satellite")], {
+          default: "node",
+          description:
+            "What this device runs: hub (broker, speech, LLM), node (replica, local models), satellite (voice only).",
+        }),
+        fleet: T.String({
+          minLength: 1,
+          maxLength: 63,
+          pattern: "^[a-z0-9][a-z0-9-]*$",
+          default: "dev",
+          description: "Fleet id; devices only talk to devices of the same fleet.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    admin: T.Object(
+      {
+        host: T.String({
+          minLength: 1,
+          default: "127.0.0.1",
+          description: "Address the admin page listens on; 0.0.0.0 on a device so the LAN can reach it.",
+        }),
+        port: Port(8080, "Port of the admin page and the HTTP API."),
+        sessionHours: T.Number({
+          exclusiveMinimum: 0,
+          maximum: 720,
+          default: 12,
+          description: "How long an admin login lasts.",
+        }),
+        metricsToken: T.String({
+          default: "",
+          description: "Bearer token for GET /metrics; empty means /metrics needs an admin login.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: T.Object(
+      {
+        level: T.Union(
+          ["trace", "debug", "info", "warn", "error", "fatal"].map((l) => T.Literal(l)),
+          { default: "info", description: "Lowest level that is logged." },
+        ),
+        format: T.Union([T.Literal("auto"), T.Literal("json"), T.Literal("pretty")], {
+          default: "auto",
+          description:
+            "json for journald, pretty for a terminal, auto picks by whether stdout is a terminal.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    store: T.Object(
+      {
+        busyTimeoutMs: T.Integer({
+          minimum: 0,
+          maximum: 60000,
+          default: 5000,
+          description: "How long a write waits for a lock held by another connection.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type KianaConfigTree = Static<typeof ConfigSchema>;
+
+/** The validated config plus where things live; frozen after load. */
+export interface KianaConfig extends KianaConfigTree {
+  /** Directory for the database, keys and models. */
+  dataDir: string;
+  /** The TOML file that was read, or null when none existed. */
+  configFile: string | null;
+}

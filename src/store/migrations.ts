@@ -1,0 +1,63 @@
+// Numbered schema migrations. Append only: a released migration is never edited, a new one is added.
+import type { Database } from "bun:sqlite";
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Database): void;
+}
+
+/**
+ * Tables whose writes must survive power loss are written with synchronous=FULL (see database.ts):
+ * admin credentials and sessions, the audit log, and anything else listed in DURABLE_TABLES.
+ */
+export const DURABLE_TABLES = ["admin_user", "audit_log"] as const;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "settings",
+    up(db) {
+      db.run(`CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT`);
+    },
+  },
+  {
+    version: 2,
+    name: "admin users and sessions",
+    up(db) {
+      db.run(`CREATE TABLE admin_user (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT`);
+      db.run(`CREATE TABLE admin_session (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES admin_user(username) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT`);
+      db.run("CREATE INDEX admin_session_expiry ON admin_session(expires_at)");
+    },
+  },
+  {
+    version: 3,
+    name: "audit log",
+    up(db) {
+      db.run(`CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
+];
