@@ -121,10 +121,12 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
   const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
   const accounts = createAccounts({ store: sys.store, sessionMs: config.admin.sessionHours * 3_600_000 });
   const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir });
-  const profile = readHardwareProfile();
+  // Read on first use: systeminformation is slow to load and /healthz should answer first.
+  let profile: ReturnType<typeof readHardwareProfile> | undefined;
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   const status = async (): Promise<AdminStatus> => {
+    profile ??= readHardwareProfile();
     const [p, stats] = await Promise.all([profile, readSystemStats({ sampleMs: 100 })]);
     return {
       node: {
@@ -191,7 +193,11 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
   }
 
   notifier.ready(`admin page on ${url}`);
-  const watchdog = startWatchdog({ notifier });
+  // A wedged database stops the pings, so systemd restarts us.
+  const watchdog = startWatchdog({
+    notifier,
+    healthy: () => sys.store.db.query("SELECT 1 AS ok").get() !== null,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
