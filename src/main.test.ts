@@ -1,0 +1,100 @@
+// The CLI as a person meets it: real processes, exit codes and messages.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type KianaProcess, startKiana } from "./admin/kiana-process.test-helper.ts";
+import { parseArgs } from "./main.ts";
+
+const MAIN = join(import.meta.dir, "main.ts");
+
+function kiana(args: string[], env: Record<string, string> = {}) {
+  const dataDir = env.KIANA_DATA ?? mkdtempSync(join(tmpdir(), "kiana-cli-"));
+  const proc = Bun.spawnSync([process.execPath, MAIN, ...args], {
+    env: { ...process.env, KIANA_DATA: dataDir, ...env },
+    timeout: 20_000,
+  });
+  return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString(), dataDir };
+}
+
+const running: KianaProcess[] = [];
+afterAll(async () => {
+  for (const p of running) await p.kill();
+});
+
+describe("kiana CLI", () => {
+  test("version", () => {
+    const r = kiana(["version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^kiana \d+\.\d+\.\d+\n$/);
+  });
+
+  test("a bad config value stops with exit 78 naming field, value, source and rule", () => {
+    const r = kiana(["run"], { KIANA_ADMIN_PORT: "99999" });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(
+      "admin.port = 99999 (from KIANA_ADMIN_PORT): must be at least 0 and at most 65535",
+    );
+  });
+
+  test("a broken config file stops with exit 78 before anything starts", () => {
+    const data = mkdtempSync(join(tmpdir(), "kiana-cli-"));
+    writeFileSync(join(data, "kiana.toml"), '[node]\nrole = "boss"\n');
+    const r = kiana(["run"], { KIANA_DATA: data });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(
+      /node\.role = "boss" \(from .*kiana\.toml\): must be one of "hub", "node", "satellite"/,
+    );
+  });
+
+  test("unknown commands and options are usage errors (64) with the usage text", () => {
+    const cmd = kiana(["frobnicate"]);
+    expect(cmd.code).toBe(64);
+    expect(cmd.stderr).toContain("unknown command frobnicate");
+    expect(cmd.stderr).toContain("usage: kiana <command>");
+    expect(kiana(["run", "--colour", "red"]).code).toBe(64);
+  });
+
+  test("parseArgs collects repeated --set and the shortcuts", () => {
+    expect(parseArgs(["run", "--port=9000", "--set", "a.b=1", "--set", "c.d=2", "--json"])).toEqual({
+      command: "run",
+      flags: { port: "9000", set: "a.b=1\u0000c.d=2" },
+      json: true,
+    });
+  });
+
+  test("status shows the running node, its fingerprint and the pending setup code", async () => {
+    const node = await startKiana();
+    running.push(node);
+    const port = new URL(node.url).port;
+    const r = kiana(["status", "--json", "--port", port], { KIANA_DATA: node.dataDir });
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout);
+    expect(status.running).toBe(true);
+    expect(status.fingerprint).toMatch(/^[0-9a-f]{32}$/);
+    expect(status.setupCode).toBe(node.setupCode);
+    const text = kiana(["status", "--port", port], { KIANA_DATA: node.dataDir });
+    expect(text.stdout).toContain(`setup code   ${node.setupCode}`);
+  }, 30_000);
+
+  test("a port already in use is a clear error, not a stack trace", async () => {
+    const node = await startKiana();
+    running.push(node);
+    const r = kiana(["run", "--port", new URL(node.url).port]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain("is already in use");
+  }, 30_000);
+
+  test("doctor --json reports engines, missing packages and health", () => {
+    const r = kiana(["doctor", "--json"]);
+    const report = JSON.parse(r.stdout);
+    expect(report.engines.map((e: { name: string }) => e.name)).toEqual([
+      "onnxruntime",
+      "llama",
+      "datachannel",
+    ]);
+    expect(report.profile.cpu.cores).toBeGreaterThan(0);
+    expect(Array.isArray(report.missingPackages)).toBe(true);
+    expect(r.code).toBe(report.ok ? 0 : 1);
+  }, 30_000);
+});
