@@ -1,4 +1,4 @@
-# Sourced by scripts/dev, scripts/test and scripts/bench: puts the pinned Bun (from the npm package
+# Sourced by scripts/dev, scripts/test, scripts/build and scripts/bench: puts the pinned Bun (from the npm package
 # `bun`, installed under .tools/) on PATH and installs the npm dependencies from bun.lock.
 # Needs only Node.js and npm on a fresh machine.
 set -euo pipefail

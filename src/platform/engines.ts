@@ -101,13 +101,13 @@ const SPECS: Record<EngineName, EngineSpec> = {
   },
 };
 
+type GetLlama = (options: object) => Promise<unknown>;
+
 /**
  * node-llama-cpp tests a prebuilt addon by fork()ing process.execPath with a script; a compiled kiana
  * would run itself instead, so the child is told to act as plain bun (BUN_BE_BUN) while getLlama
  * starts it. build: "never" always: a device never compiles llama.cpp.
  */
-type GetLlama = (options: object) => Promise<unknown>;
-
 async function callGetLlama(getLlama: GetLlama, options?: object): Promise<unknown> {
   const compiled = isCompiledBinary();
   const before = process.env.BUN_BE_BUN;
