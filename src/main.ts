@@ -2,28 +2,17 @@
 // `kiana run|status|doctor|version`; every other module gets what it needs passed in.
 import { hostname } from "node:os";
 import { join } from "node:path";
-import {
-  ADMIN_USER,
-  type AdminStatus,
-  createAccounts,
-  createAdminApp,
-  createSetupCodeKeeper,
-} from "./admin/index.ts";
+import { healthzResponse } from "./admin/healthz.ts";
 import { CONFIG_EXIT_CODE, type KianaConfig, loadConfig } from "./config/index.ts";
 import { describeError, isKianaError, kianaError } from "./errors.ts";
-import { formatFingerprint, loadNodeKeys } from "./identity/index.ts";
-import { buildDoctorReport, formatDoctorReport } from "./platform/doctor.ts";
-import { createEngineRegistry, defaultLibDir, type EngineRegistry } from "./platform/engines.ts";
-import { readHardwareProfile, summarizeProfile } from "./platform/hardware-profile.ts";
+import type { EngineRegistry } from "./platform/engines.ts";
 import { createHealthRegistry, type HealthRegistry } from "./platform/health.ts";
 import { capabilityLogger, createLogger, type Logger } from "./platform/log.ts";
-import { createSdNotifier } from "./platform/sd-notify.ts";
-import { missingSystemPackages } from "./platform/system-packages.ts";
-import { readSystemStats } from "./platform/system-stats.ts";
-import { startWatchdog } from "./platform/watchdog.ts";
-import { createAuditLog, createLoginLimiter } from "./security/index.ts";
 import { openStore, type Store } from "./store/index.ts";
 import { VERSION } from "./version.ts";
+
+// Everything else is imported where it is first needed: `kiana run` answers /healthz once the
+// config and the database are checked, without waiting for the admin app, engines or hardware probes.
 
 const USAGE = `kiana ${VERSION}: private, offline AI assistant runtime
 
@@ -72,16 +61,7 @@ export function parseArgs(argv: string[]): Args {
   return { command: command ?? "run", flags, json };
 }
 
-/** Everything a command needs, built once from the config. */
-interface System {
-  config: Readonly<KianaConfig>;
-  log: Logger;
-  health: HealthRegistry;
-  store: Store;
-  engines: EngineRegistry;
-}
-
-function openSystem(config: Readonly<KianaConfig>, log: Logger): System {
+function openCore(config: Readonly<KianaConfig>, log: Logger): { health: HealthRegistry; store: Store } {
   const health = createHealthRegistry();
   const store = openStore({
     path: join(config.dataDir, "kiana.db"),
@@ -89,6 +69,17 @@ function openSystem(config: Readonly<KianaConfig>, log: Logger): System {
     health,
     log: capabilityLogger(log, "store"),
   });
+  return { health, store };
+}
+
+/** Native engines and system packages: what is missing turns into health warnings. */
+async function checkEnvironment(
+  config: Readonly<KianaConfig>,
+  health: HealthRegistry,
+  log: Logger,
+): Promise<EngineRegistry> {
+  const { createEngineRegistry, defaultLibDir } = await import("./platform/engines.ts");
+  const { missingSystemPackages } = await import("./platform/system-packages.ts");
   const engines = createEngineRegistry({ libDir: defaultLibDir(), log: capabilityLogger(log, "engines") });
   for (const e of engines.probe()) {
     if (e.state === "missing" || e.state === "failed") {
@@ -109,62 +100,18 @@ function openSystem(config: Readonly<KianaConfig>, log: Logger): System {
       hint: `apt-get install ${missing.map((p) => p.pkg).join(" ")}`,
     });
   }
-  return { config, log, health, store, engines };
+  return engines;
 }
 
-async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void> {
-  const startedAt = Date.now();
-  const notifier = createSdNotifier({ log: capabilityLogger(log, "systemd") });
-  notifier.status("starting");
-  const sys = openSystem(config, log);
-  const adminLog = capabilityLogger(log, "admin");
-  const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
-  const accounts = createAccounts({ store: sys.store, sessionMs: config.admin.sessionHours * 3_600_000 });
-  const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir });
-  // Read on first use: systeminformation is slow to load and /healthz should answer first.
-  let profile: ReturnType<typeof readHardwareProfile> | undefined;
+type Handler = (request: Request) => Response | Promise<Response>;
 
-  let server: ReturnType<typeof Bun.serve> | undefined;
-  const status = async (): Promise<AdminStatus> => {
-    profile ??= readHardwareProfile();
-    const [p, stats] = await Promise.all([profile, readSystemStats({ sampleMs: 100 })]);
-    return {
-      node: {
-        name: config.node.name,
-        role: config.node.role,
-        fleet: config.node.fleet,
-        fingerprint: formatFingerprint(keys.fingerprint),
-      },
-      version: VERSION,
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      profileRows: summarizeProfile(p),
-      engines: sys.engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
-      stats: {
-        cpuLoadPercent: stats.cpuLoadPercent,
-        memoryUsedBytes: stats.memory.usedBytes,
-        memoryTotalBytes: stats.memory.totalBytes,
-        temperatureCelsius: stats.temperatureCelsius,
-      },
-    };
-  };
-  const app = createAdminApp({
-    accounts,
-    setupCode,
-    limiter: createLoginLimiter(),
-    audit: createAuditLog({ store: sys.store }),
-    health: sys.health,
-    log: adminLog,
-    metricsToken: config.admin.metricsToken,
-    sessionMs: config.admin.sessionHours * 3_600_000,
-    status,
-    clientKey: (request) => server?.requestIP(request)?.address ?? "unknown",
-  });
-
+function listen(config: Readonly<KianaConfig>, healthz: Handler, fetch: Handler) {
   try {
-    server = Bun.serve({
+    return Bun.serve({
       hostname: config.admin.host,
       port: config.admin.port,
-      fetch: (req) => app.handle(req),
+      routes: { "/healthz": healthz },
+      fetch,
     });
   } catch (err) {
     const inUse = /EADDRINUSE|in use/i.test(describeError(err));
@@ -177,6 +124,82 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
       err,
     );
   }
+}
+
+async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void> {
+  const startedAt = Date.now();
+  const { health, store } = openCore(config, log);
+
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  let handler: Handler | undefined;
+  // Requests other than /healthz that arrive while the admin app loads wait for it.
+  const starting = Promise.withResolvers<Handler>();
+  server = listen(
+    config,
+    () => healthzResponse(health),
+    async (request) => {
+      handler ??= await starting.promise;
+      return handler(request);
+    },
+  );
+
+  // Let the listener serve /healthz before the rest of the start-up takes the event loop.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const [admin, identity, security, hw, sysStats, systemd, watchdogs] = await Promise.all([
+    import("./admin/index.ts"),
+    import("./identity/index.ts"),
+    import("./security/index.ts"),
+    import("./platform/hardware-profile.ts"),
+    import("./platform/system-stats.ts"),
+    import("./platform/sd-notify.ts"),
+    import("./platform/watchdog.ts"),
+  ]);
+  const notifier = systemd.createSdNotifier({ log: capabilityLogger(log, "systemd") });
+  notifier.status("starting");
+  const keys = identity.loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+  const engines = await checkEnvironment(config, health, log);
+  const sessionMs = config.admin.sessionHours * 3_600_000;
+  const accounts = admin.createAccounts({ store, sessionMs });
+  const setupCode = admin.createSetupCodeKeeper({ dataDir: config.dataDir });
+  // Read on first use: systeminformation is slow to load and rarely needed.
+  let profile: ReturnType<typeof hw.readHardwareProfile> | undefined;
+
+  const status = async (): Promise<import("./admin/index.ts").AdminStatus> => {
+    profile ??= hw.readHardwareProfile();
+    const [p, stats] = await Promise.all([profile, sysStats.readSystemStats({ sampleMs: 100 })]);
+    return {
+      node: {
+        name: config.node.name,
+        role: config.node.role,
+        fleet: config.node.fleet,
+        fingerprint: identity.formatFingerprint(keys.fingerprint),
+      },
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      profileRows: hw.summarizeProfile(p),
+      engines: engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
+      stats: {
+        cpuLoadPercent: stats.cpuLoadPercent,
+        memoryUsedBytes: stats.memory.usedBytes,
+        memoryTotalBytes: stats.memory.totalBytes,
+        temperatureCelsius: stats.temperatureCelsius,
+      },
+    };
+  };
+  const app = admin.createAdminApp({
+    accounts,
+    setupCode,
+    limiter: security.createLoginLimiter(),
+    audit: security.createAuditLog({ store }),
+    health,
+    log: capabilityLogger(log, "admin"),
+    metricsToken: config.admin.metricsToken,
+    sessionMs,
+    status,
+    clientKey: (request) => server?.requestIP(request)?.address ?? "unknown",
+  });
+  starting.resolve((request) => app.handle(request));
+
   const shownHost = config.admin.host === "0.0.0.0" ? hostname() : config.admin.host;
   const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}/`;
   log.info(
@@ -186,7 +209,7 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
   if (!accounts.isSetUp()) {
     const code = setupCode.ensure();
     process.stdout.write(
-      `\nkiana admin page: ${url}\nOne-time setup code: ${code}\n(set the ${ADMIN_USER} password there; \`kiana status\` shows the code again)\n\n`,
+      `\nkiana admin page: ${url}\nOne-time setup code: ${code}\n(set the ${admin.ADMIN_USER} password there; \`kiana status\` shows the code again)\n\n`,
     );
   } else {
     process.stdout.write(`\nkiana admin page: ${url}\n\n`);
@@ -194,9 +217,9 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
 
   notifier.ready(`admin page on ${url}`);
   // A wedged database stops the pings, so systemd restarts us.
-  const watchdog = startWatchdog({
+  const watchdog = watchdogs.startWatchdog({
     notifier,
-    healthy: () => sys.store.db.query("SELECT 1 AS ok").get() !== null,
+    healthy: () => store.db.query("SELECT 1 AS ok").get() !== null,
   });
   let stopping = false;
   const stop = (signal: string) => {
@@ -206,7 +229,7 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     notifier.stopping();
     watchdog.stop();
     server?.stop(true);
-    sys.store.close();
+    store.close();
     notifier.close();
     process.exit(0);
   };
@@ -215,6 +238,8 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
 }
 
 async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<void> {
+  const { formatFingerprint, loadNodeKeys } = await import("./identity/index.ts");
+  const { createSetupCodeKeeper } = await import("./admin/setup-code.ts");
   const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
   const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir }).peek();
   const host = config.admin.host === "0.0.0.0" ? "127.0.0.1" : config.admin.host;
@@ -253,18 +278,22 @@ async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boo
 }
 
 async function doctor(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<number> {
-  const sys = openSystem(config, log);
+  const { buildDoctorReport, formatDoctorReport } = await import("./platform/doctor.ts");
+  const { readHardwareProfile } = await import("./platform/hardware-profile.ts");
+  const { missingSystemPackages } = await import("./platform/system-packages.ts");
+  const { health, store } = openCore(config, log);
+  const engines = await checkEnvironment(config, health, log);
   const report = buildDoctorReport({
     version: VERSION,
     role: config.node.role,
     dataDir: config.dataDir,
     configFile: config.configFile,
     profile: await readHardwareProfile(),
-    engines: sys.engines.probe(),
+    engines: engines.probe(),
     missing: missingSystemPackages(config.node.role),
-    health: sys.health.list(),
+    health: health.list(),
   });
-  sys.store.close();
+  store.close();
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
   return report.ok ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import type { HealthRegistry } from "../platform/health.ts";
 import type { Logger } from "../platform/log.ts";
 import type { AuditLog, LoginLimiter } from "../security/index.ts";
 import { type Accounts, MIN_PASSWORD_LENGTH } from "./accounts.ts";
+import { healthzResponse } from "./healthz.ts";
 import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
 import { loginPage, type OverviewModel, overviewPage, setupPage, statsCells } from "./pages.ts";
@@ -74,15 +75,7 @@ export function createAdminApp(deps: AdminAppDeps) {
       const status = isKianaError(error) && error.code.startsWith("ADMIN_") ? 400 : 500;
       return jsonError(status, isKianaError(error) ? error.code : "ADMIN_BAD_REQUEST", describeError(error));
     })
-    .get("/healthz", () => {
-      const problems = health.list().filter((e) => e.severity === "error");
-      return problems.length === 0
-        ? jsonResponse({ status: "ok" })
-        : jsonResponse(
-            { status: "error", problems: problems.map((p) => ({ code: p.code, message: p.message })) },
-            503,
-          );
-    })
+    .get("/healthz", () => healthzResponse(health))
     .get("/", async ({ request }) => {
       if (!accounts.isSetUp()) return redirect("/setup");
       const s = session(request);
