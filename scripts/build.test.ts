@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { type BuildArch, compile, sha256File } from "./build.ts";
+import { freePort } from "./lib/free-port.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const QEMU = ["qemu-aarch64-static", "-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"];
@@ -46,14 +47,6 @@ async function exec(cmd: string[], opts: { env?: Record<string, string>; timeout
   ]);
   clearTimeout(timer);
   return { stdout, stderr, code };
-}
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port;
-  probe.stop(true);
-  if (port === undefined) throw new Error("no free port");
-  return port;
 }
 
 interface Doctor {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BuildArch, compile } from "../build.ts";
+import { freePort } from "../lib/free-port.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const READY_TIMEOUT_MS = 20_000;
@@ -18,14 +19,6 @@ interface Started {
   proc: Bun.Subprocess;
   readyMs: number;
   dataDir: string | null;
-}
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port;
-  probe.stop(true);
-  if (port === undefined) throw new Error("no free port");
-  return port;
 }
 
 /** Starts a target and waits, bounded, for its first 200 on /healthz. */

@@ -16,25 +16,13 @@ export interface DoctorReport {
   ok: boolean;
 }
 
-export function buildDoctorReport(input: {
-  version: string;
-  role: string;
-  dataDir: string;
-  configFile: string | null;
-  profile: HardwareProfile;
-  engines: EngineStatus[];
-  missing: SystemPackage[];
-  health: HealthEntry[];
-}): DoctorReport {
+export function buildDoctorReport(
+  input: Omit<DoctorReport, "missingPackages" | "ok"> & { missing: SystemPackage[] },
+): DoctorReport {
+  const { missing, ...rest } = input;
   return {
-    version: input.version,
-    role: input.role,
-    dataDir: input.dataDir,
-    configFile: input.configFile,
-    profile: input.profile,
-    engines: input.engines,
-    missingPackages: input.missing.map(({ pkg, command, purpose }) => ({ pkg, command, purpose })),
-    health: input.health,
+    ...rest,
+    missingPackages: missing.map(({ pkg, command, purpose }) => ({ pkg, command, purpose })),
     ok: input.health.every((h) => h.severity !== "error"),
   };
 }
