@@ -1,7 +1,15 @@
 // Tests of what scripts/build ships: the x64 binary serving /healthz, both binaries' doctor output, the
 // arm64 binary under qemu's Cortex-A72 (no LSE atomics), engines loading from lib/, and the manifests.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import pkg from "../package.json" with { type: "json" };
@@ -51,7 +59,7 @@ async function exec(cmd: string[], opts: { env?: Record<string, string>; timeout
 
 interface Doctor {
   version: string;
-  engines: { name: string; state: string; path: string | null }[];
+  engines: { name: string; state: string; path: string | null; reason: string | null }[];
 }
 
 function parseDoctor(res: { stdout: string; stderr: string; code: number }): Doctor {
@@ -108,6 +116,16 @@ describe("x64 binary", () => {
   test("kiana doctor --json lists every engine as available from lib/", async () => {
     const res = await exec([join(distDir("x64"), "kiana"), "doctor", "--json"]);
     expectEnginesFromLib(parseDoctor(res), "x64");
+    expect(res.code).toBe(0);
+  });
+  test("without its lib/ the binary still runs: every engine is missing with a reason, only warnings", async () => {
+    const alone = mkdtempSync(join(tmp, "alone-"));
+    copyFileSync(join(distDir("x64"), "kiana"), join(alone, "kiana"));
+    chmodSync(join(alone, "kiana"), 0o755);
+    const res = await exec([join(alone, "kiana"), "doctor", "--json"]);
+    const doctor = parseDoctor(res);
+    expect(doctor.engines.map((e) => e.state)).toEqual(["missing", "missing", "missing"]);
+    for (const e of doctor.engines) expect(e.reason).toContain(join(alone, "lib"));
     expect(res.code).toBe(0);
   });
 });
