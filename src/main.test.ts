@@ -58,6 +58,7 @@ describe("kiana CLI", () => {
   test("parseArgs collects repeated --set and the shortcuts", () => {
     expect(parseArgs(["run", "--port=9000", "--set", "a.b=1", "--set", "c.d=2", "--json"])).toEqual({
       command: "run",
+      rest: [],
       flags: { port: "9000", set: "a.b=1\u0000c.d=2" },
       json: true,
     });
@@ -83,6 +84,57 @@ describe("kiana CLI", () => {
     const r = kiana(["run", "--port", new URL(node.url).port]);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain("is already in use");
+  }, 30_000);
+
+  test("fleet: init, enroll the device from its status line, join; a certificate for other keys is refused", () => {
+    const work = mkdtempSync(join(tmpdir(), "kiana-fleet-"));
+    const dir = join(work, "authority");
+    expect(kiana(["fleet", "init", "--fleet", "home", "--dir", dir]).stdout).toContain(
+      'Fleet "home" created',
+    );
+    expect(kiana(["fleet", "init", "--fleet", "home", "--dir", dir]).stderr).toContain("never overwritten");
+    const device = kiana(["status", "--json"]);
+    const { publicKeys } = JSON.parse(device.stdout);
+    const certFile = join(work, "kitchen.cert");
+    const enrolled = kiana([
+      "fleet",
+      "enroll",
+      "--dir",
+      dir,
+      "--name",
+      "kitchen",
+      "--role",
+      "satellite",
+      "--pubkey",
+      publicKeys,
+      "--out",
+      certFile,
+    ]);
+    expect(enrolled.code).toBe(0);
+    const fleetInfo = join(dir, "fleet.json");
+    const joined = kiana(["fleet", "join", "--cert", certFile, "--fleet-info", fleetInfo], {
+      KIANA_DATA: device.dataDir,
+    });
+    expect(joined.stdout).toContain('Joined fleet "home" as kitchen (satellite)');
+    const status = JSON.parse(kiana(["status", "--json"], { KIANA_DATA: device.dataDir }).stdout);
+    expect(status.enrolment).toMatchObject({ fleet: "home", name: "kitchen", role: "satellite" });
+    const other = kiana(["fleet", "join", "--cert", certFile, "--fleet-info", fleetInfo]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("issued for other keys than this device's");
+    const bad = kiana([
+      "fleet",
+      "enroll",
+      "--dir",
+      dir,
+      "--name",
+      "kitchen",
+      "--role",
+      "satellite",
+      "--pubkey",
+      "ed25519:xyz",
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--pubkey:");
   }, 30_000);
 
   test("doctor --json reports engines, missing packages and health", () => {

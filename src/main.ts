@@ -23,6 +23,7 @@ commands:
   status     show this node's identity, address and whether it is running
   doctor     check hardware, native engines, system packages and health (--json)
   version    print the version
+  fleet      init | enroll | join: fleet authority and enrolment certificates
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -34,20 +35,26 @@ options:
 
 interface Args {
   command: string;
+  /** Words after the command, e.g. `init` in `kiana fleet init`. */
+  rest: string[];
   flags: Record<string, string>;
   json: boolean;
 }
 
-const VALUE_FLAGS = new Set(["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"]);
+const VALUE_FLAGS = new Set([
+  ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
+  ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
+]);
 
 export function parseArgs(argv: string[]): Args {
   const flags: Record<string, string> = {};
-  let command: string | undefined;
+  const words: string[] = [];
+  let help = false;
   let json = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--json") json = true;
-    else if (arg === "-h" || arg === "--help") command = "help";
+    else if (arg === "-h" || arg === "--help") help = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const name = arg.slice(2, eq > 0 ? eq : undefined);
@@ -55,10 +62,11 @@ export function parseArgs(argv: string[]): Args {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined) throw kianaError("CLI_USAGE", `--${name} needs a value`);
       flags[name] = name === "set" && flags.set ? `${flags.set}\u0000${value}` : value;
-    } else if (!command) command = arg;
-    else throw kianaError("CLI_USAGE", `unexpected argument ${arg}`);
+    } else words.push(arg);
   }
-  return { command: command ?? "run", flags, json };
+  const [command = "run", ...rest] = help ? ["help"] : words;
+  if (command !== "fleet" && rest.length > 0) throw kianaError("CLI_USAGE", `unexpected argument ${rest[0]}`);
+  return { command, rest, flags, json };
 }
 
 function openCore(config: Readonly<KianaConfig>, log: Logger): { health: HealthRegistry; store: Store } {
@@ -238,9 +246,20 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
 }
 
 async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<void> {
-  const { formatFingerprint, loadNodeKeys } = await import("./identity/index.ts");
+  const { formatFingerprint, formatPublicKeys, loadMembership, loadNodeKeys } = await import(
+    "./identity/index.ts"
+  );
   const { createSetupCodeKeeper } = await import("./admin/setup-code.ts");
   const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+  const membership = loadMembership(config.dataDir);
+  const enrolment = membership
+    ? {
+        fleet: membership.fleet.fleetId,
+        name: membership.certificate.name,
+        role: membership.certificate.role,
+        expiresAt: new Date(membership.certificate.expiresAt).toISOString(),
+      }
+    : null;
   const setupCode = createSetupCodeKeeper({ dataDir: config.dataDir }).peek();
   const host = config.admin.host === "0.0.0.0" ? "127.0.0.1" : config.admin.host;
   const url = `http://${host}:${config.admin.port}/`;
@@ -255,6 +274,8 @@ async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boo
     version: VERSION,
     node: config.node,
     fingerprint: keys.fingerprint,
+    publicKeys: formatPublicKeys(keys),
+    enrolment,
     dataDir: config.dataDir,
     configFile: config.configFile,
     adminUrl: url,
@@ -273,8 +294,38 @@ async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boo
     `config       ${config.configFile ?? "none (embedded defaults)"}`,
     `admin page   ${url} (${running ? "running" : "not running"})`,
   ];
+  lines.push(
+    enrolment
+      ? `fleet        ${enrolment.fleet} as ${enrolment.name} (${enrolment.role}), certificate valid until ${enrolment.expiresAt}`
+      : `fleet        not enrolled; give this line to \`kiana fleet enroll --pubkey\`:\n             ${formatPublicKeys(keys)}`,
+  );
   if (setupCode) lines.push(`setup code   ${setupCode} (first-run setup is pending)`);
   process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+async function joinFleetCommand(
+  config: Readonly<KianaConfig>,
+  log: Logger,
+  flags: Record<string, string>,
+): Promise<number> {
+  const { runFleetCommand } = await import("./identity/fleet-cli.ts");
+  const identity = await import("./identity/index.ts");
+  const keys = identity.loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+  return runFleetCommand("join", flags, {
+    out: (t) => process.stdout.write(t),
+    env: process.env,
+    now: Date.now(),
+    join(certificateText, fleetInfoText) {
+      const m = identity.joinFleet({
+        dataDir: config.dataDir,
+        keys,
+        certificateText,
+        fleetInfoText,
+        now: Date.now(),
+      });
+      return { fleetId: m.fleet.fleetId, name: m.certificate.name, role: m.certificate.role };
+    },
+  });
 }
 
 async function doctor(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<number> {
@@ -314,7 +365,20 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`kiana ${VERSION}\n`);
     return 0;
   }
-  if (!["run", "status", "doctor"].includes(args.command)) {
+  if (args.command === "fleet" && args.rest[0] !== "join") {
+    const { runFleetCommand } = await import("./identity/fleet-cli.ts");
+    try {
+      return runFleetCommand(args.rest[0], args.flags, {
+        out: (t) => process.stdout.write(t),
+        env: process.env,
+        now: Date.now(),
+      });
+    } catch (err) {
+      process.stderr.write(`kiana: ${describeError(err)}\n`);
+      return isKianaError(err, "CLI_USAGE") ? 64 : 1;
+    }
+  }
+  if (!["run", "status", "doctor", "fleet"].includes(args.command)) {
     process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
     return 64;
   }
@@ -328,7 +392,7 @@ export async function main(argv: string[]): Promise<number> {
   // Commands that print for people keep the log quiet; `run` logs what it does.
   const log = createLogger({
     level: args.command === "run" ? config.log.level : "warn",
-    format: config.log.format === "auto" ? undefined : config.log.format,
+    format: args.command !== "run" ? "pretty" : config.log.format === "auto" ? undefined : config.log.format,
     write: args.command === "run" ? undefined : (line) => process.stderr.write(line),
   });
   try {
@@ -340,10 +404,11 @@ export async function main(argv: string[]): Promise<number> {
       await printStatus(config, log, args.json);
       return 0;
     }
+    if (args.command === "fleet") return await joinFleetCommand(config, log, args.flags);
     return await doctor(config, log, args.json);
   } catch (err) {
     const code = isKianaError(err) ? err.code : "UNEXPECTED";
-    log.fatal({ code, err: describeError(err) }, "kiana stopped");
+    if (args.command === "run") log.fatal({ code, err: describeError(err) }, "kiana stopped");
     process.stderr.write(`kiana: ${describeError(err)}\n`);
     return isKianaError(err, "CONFIG_INVALID") ? CONFIG_EXIT_CODE : 1;
   }

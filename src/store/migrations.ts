@@ -60,4 +60,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 4,
+    name: "mesh replay protection",
+    up(db) {
+      // Receiver side: the highest envelope sequence accepted from each sender.
+      db.run(`CREATE TABLE mesh_replay (
+        sender TEXT PRIMARY KEY,
+        highest_seq INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT`);
+      // Sender side: the end of the block of sequence numbers this node may already have used.
+      db.run(`CREATE TABLE mesh_sequence (
+        sender TEXT PRIMARY KEY,
+        reserved INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
