@@ -67,6 +67,13 @@ function coerce(leaf: Leaf, raw: string, source: string): unknown {
     if (!Number.isFinite(n)) fail(field, raw, source, "must be a number");
     return n;
   }
+  if (TypeGuard.IsArray(leaf.schema)) {
+    // Lists come as comma-separated values from the environment and flags.
+    return raw
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v !== "");
+  }
   if (TypeGuard.IsBoolean(leaf.schema)) {
     if (/^(true|1|yes|on)$/i.test(raw)) return true;
     if (/^(false|0|no|off)$/i.test(raw)) return false;

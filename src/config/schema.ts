@@ -66,6 +66,54 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    mesh: T.Object(
+      {
+        enabled: T.Boolean({
+          default: true,
+          description: "Advertise this device over mDNS and, once enrolled, join the fleet's broker.",
+        }),
+        hubUrl: T.String({
+          default: "",
+          description:
+            "Admin URL of the hub (http://host:port); empty: found over mDNS (_kiana._tcp, role hub).",
+        }),
+        heartbeatSeconds: T.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          description:
+            "How often peers announce themselves; a peer is degraded after 2 missed, failed after 5.",
+        }),
+        revoked: T.Array(T.String({ pattern: "^[0-9a-f]{32}$" }), {
+          default: [],
+          description: "Fingerprints of certificates that are no longer trusted.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    broker: T.Object(
+      {
+        managed: T.Boolean({
+          default: true,
+          description:
+            "On a hub: run mosquitto as a child with the generated config. false: the system's mosquitto service reads the same generated files.",
+        }),
+        host: T.String({
+          minLength: 1,
+          default: "127.0.0.1",
+          description: "Address the hub's broker listens on; 0.0.0.0 on a device so the LAN can reach it.",
+        }),
+        port: Port(1883, "MQTT port of the hub's broker."),
+        bridgeAddress: T.String({
+          default: "",
+          description:
+            "host:port of an upstream MQTT broker (EMQX or mosquitto) to bridge kiana/v1/<fleet>/# to; empty: no bridge.",
+        }),
+        bridgeUsername: T.String({ default: "", description: "User name at the upstream broker." }),
+        bridgePassword: T.String({ default: "", description: "Password at the upstream broker." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: T.Object(
       {
         busyTimeoutMs: T.Integer({

@@ -14,6 +14,8 @@ export const DOMAIN = {
   directKey: "kiana/v1/direct-key",
   /** AEAD associated data of a direct message. */
   directAad: "kiana/v1/direct-aad",
+  /** HKDF info for a device's MQTT password at the hub's broker. */
+  brokerPassword: "kiana/v1/broker-password",
 } as const;
 
 export type DomainTag = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -124,4 +126,9 @@ export function directKeyInfo(p: DirectParties): Uint8Array {
 /** AEAD associated data: the format version and who the message is from and for. */
 export function directAad(version: number, senderFp: string, recipientFp: string): Uint8Array {
   return encodeSigned(DOMAIN.directAad, [version, senderFp, recipientFp]);
+}
+
+/** HKDF info for a device's broker password: both the hub and the device derive it, nothing is sent. */
+export function brokerPasswordInfo(deviceFp: string, hubFp: string): Uint8Array {
+  return encodeSigned(DOMAIN.brokerPassword, [deviceFp, hubFp]);
 }
