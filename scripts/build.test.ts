@@ -89,7 +89,7 @@ describe("x64 binary", () => {
     const data = mkdtempSync(join(tmp, "data-"));
     const port = freePort();
     const child = Bun.spawn([kiana, "run", "--port", String(port)], {
-      env: { ...process.env, KIANA_DATA: data },
+      env: { ...process.env, KIANA_DATA: data, KIANA_MESH_ENABLED: "false" },
       cwd: tmp,
       stdout: "ignore",
       stderr: "pipe",

@@ -11,7 +11,7 @@ const MAIN = join(import.meta.dir, "main.ts");
 function kiana(args: string[], env: Record<string, string> = {}) {
   const dataDir = env.KIANA_DATA ?? mkdtempSync(join(tmpdir(), "kiana-cli-"));
   const proc = Bun.spawnSync([process.execPath, MAIN, ...args], {
-    env: { ...process.env, KIANA_DATA: dataDir, ...env },
+    env: { ...process.env, KIANA_DATA: dataDir, KIANA_MESH_ENABLED: "false", ...env },
     timeout: 20_000,
   });
   return { code: proc.exitCode, stdout: proc.stdout.toString(), stderr: proc.stderr.toString(), dataDir };

@@ -113,14 +113,9 @@ async function checkEnvironment(
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-function listen(config: Readonly<KianaConfig>, healthz: Handler, fetch: Handler) {
+function listen(config: Readonly<KianaConfig>, routes: Record<string, Handler>, fetch: Handler) {
   try {
-    return Bun.serve({
-      hostname: config.admin.host,
-      port: config.admin.port,
-      routes: { "/healthz": healthz },
-      fetch,
-    });
+    return Bun.serve({ hostname: config.admin.host, port: config.admin.port, routes, fetch });
   } catch (err) {
     const inUse = /EADDRINUSE|in use/i.test(describeError(err));
     throw kianaError(
@@ -140,11 +135,36 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let handler: Handler | undefined;
+  let meshJoin: ((body: Uint8Array) => { status: number; json: unknown }) | undefined;
   // Requests other than /healthz that arrive while the admin app loads wait for it.
   const starting = Promise.withResolvers<Handler>();
   server = listen(
     config,
-    () => healthzResponse(health),
+    {
+      "/healthz": () => healthzResponse(health),
+      // Authorised by the signed envelope in the body, not by a login: see src/mesh/join.ts.
+      "/api/v1/mesh/join": async (request) => {
+        if (request.method !== "POST" || !meshJoin) {
+          return Response.json(
+            {
+              error: {
+                code: "MESH_JOIN_REFUSED",
+                message: "this device admits no devices (not an enrolled hub)",
+              },
+            },
+            { status: 404 },
+          );
+        }
+        const body = new Uint8Array(await request.arrayBuffer());
+        if (body.length > 64 * 1024)
+          return Response.json(
+            { error: { code: "MESH_JOIN_REFUSED", message: "join request too large" } },
+            { status: 413 },
+          );
+        const answer = meshJoin(body);
+        return Response.json(answer.json, { status: answer.status });
+      },
+    },
     async (request) => {
       handler ??= await starting.promise;
       return handler(request);
@@ -169,6 +189,11 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
   const sessionMs = config.admin.sessionHours * 3_600_000;
   const accounts = admin.createAccounts({ store, sessionMs });
   const setupCode = admin.createSetupCodeKeeper({ dataDir: config.dataDir });
+  const audit = security.createAuditLog({ store });
+  const mesh = config.mesh.enabled
+    ? await startMesh({ config, store, keys, health, log, audit, port: server.port ?? config.admin.port })
+    : undefined;
+  meshJoin = mesh?.node.join;
   // Read on first use: systeminformation is slow to load and rarely needed.
   let profile: ReturnType<typeof hw.readHardwareProfile> | undefined;
 
@@ -186,6 +211,8 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       profileRows: hw.summarizeProfile(p),
       engines: engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
+      peers: mesh?.node.peers() ?? [],
+      refusals: mesh?.refusals.counts() ?? [],
       stats: {
         cpuLoadPercent: stats.cpuLoadPercent,
         memoryUsedBytes: stats.memory.usedBytes,
@@ -198,7 +225,7 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     accounts,
     setupCode,
     limiter: security.createLoginLimiter(),
-    audit: security.createAuditLog({ store }),
+    audit,
     health,
     log: capabilityLogger(log, "admin"),
     metricsToken: config.admin.metricsToken,
@@ -236,13 +263,98 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     log.info({ signal }, "stopping");
     notifier.stopping();
     watchdog.stop();
-    server?.stop(true);
-    store.close();
-    notifier.close();
-    process.exit(0);
+    // Goodbyes over mDNS and a clean broker disconnect, but never more than a few seconds.
+    void Promise.race([mesh?.node.stop(), Bun.sleep(3000)]).finally(() => {
+      server?.stop(true);
+      store.close();
+      notifier.close();
+      process.exit(0);
+    });
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** The mesh: mDNS always; once enrolled, the broker (a hub runs it) and the fleet's roster. */
+async function startMesh(o: {
+  config: Readonly<KianaConfig>;
+  store: Store;
+  keys: import("./identity/index.ts").NodeKeys;
+  health: HealthRegistry;
+  log: Logger;
+  audit: import("./security/index.ts").AuditLog;
+  port: number;
+}) {
+  const { config, store, keys, health } = o;
+  const log = capabilityLogger(o.log, "mesh");
+  const [identity, meshNode, mdns, mqtt, hubBroker, replay, refusals, clock] = await Promise.all([
+    import("./identity/index.ts"),
+    import("./mesh/mesh-node.ts"),
+    import("./mesh/adapters/mdns.ts"),
+    import("./mesh/adapters/mqtt.ts"),
+    import("./mesh/broker/hub-broker.ts"),
+    import("./mesh/replay-guard.ts"),
+    import("./mesh/refusals.ts"),
+    import("./platform/clock.ts"),
+  ]);
+  let membership: import("./identity/index.ts").Membership | null = null;
+  try {
+    membership = identity.loadMembership(config.dataDir);
+  } catch (err) {
+    health.set({
+      code: "MESH_MEMBERSHIP_INVALID",
+      severity: "error",
+      message: `The stored fleet certificate cannot be read: ${describeError(err)}`,
+      hint: "Run `kiana fleet join` again with the certificate and fleet.json from the operator.",
+    });
+  }
+  const refusalLog = refusals.createRefusalLog({ audit: o.audit, now: Date.now });
+  const role = membership?.certificate.role ?? config.node.role;
+  const name = membership?.certificate.name ?? config.node.name;
+  const bridge = config.broker.bridgeAddress
+    ? {
+        name: `${name}-bridge`,
+        address: config.broker.bridgeAddress,
+        username: config.broker.bridgeUsername,
+        password: config.broker.bridgePassword,
+        fleet: membership?.fleet.fleetId ?? config.node.fleet,
+      }
+    : undefined;
+  const node = meshNode.createMeshNode({
+    node: { name, role, fleet: config.node.fleet, version: VERSION, adminPort: o.port },
+    keys,
+    membership,
+    hubUrl: config.mesh.hubUrl,
+    revoked: config.mesh.revoked,
+    clock: clock.systemClock,
+    log,
+    health,
+    sequence: replay.createSequenceCounter(store, { sender: keys.fingerprint }),
+    replay: replay.createSqliteReplayGuard({ store }),
+    onRefused: (from, reason, detail) =>
+      refusalLog.refuse(from, reason as import("./mesh/refusals.ts").RefusalReason, detail),
+    adapters: {
+      mdns: (opts) => mdns.createMdns(opts),
+      mqtt: (opts) => mqtt.createMqttTransport(opts),
+      brokerHost: config.broker.host === "0.0.0.0" ? "127.0.0.1" : config.broker.host,
+      hubBroker:
+        role === "hub" && membership
+          ? hubBroker.createHubBroker({
+              dataDir: config.dataDir,
+              fleet: membership.fleet.fleetId,
+              hub: { node: name, fingerprint: keys.fingerprint, keys },
+              listen: { host: config.broker.host, port: config.broker.port },
+              managed: config.broker.managed,
+              bridge,
+              log,
+              // As root (dev machines, tests) mosquitto would drop to its own user and lose access to our files.
+              runAsUser: process.getuid?.() === 0 ? "root" : undefined,
+            })
+          : undefined,
+    },
+  });
+  await node.start();
+  return { node, refusals: refusalLog };
 }
 
 async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<void> {

@@ -26,7 +26,7 @@ async function start(target: Target, existingDataDir?: string): Promise<Started>
   const port = freePort();
   const dataDir =
     target.name === "kiana" ? (existingDataDir ?? mkdtempSync(join(tmpdir(), "kiana-bench-"))) : null;
-  const env = { ...process.env, ...(dataDir ? { KIANA_DATA: dataDir } : {}) };
+  const env = { ...process.env, ...(dataDir ? { KIANA_DATA: dataDir, KIANA_MESH_ENABLED: "false" } : {}) };
   const t0 = performance.now();
   const proc = Bun.spawn([target.exe, "run", "--port", String(port)], {
     env,

@@ -71,6 +71,9 @@ describe("first-run setup", () => {
     const body = await overview.text();
     expect(body).toContain("Raspberry Pi 5 Model B Rev 1.0");
     expect(body).toContain("51.5 °C");
+    expect(body).toMatch(
+      /<td>kitchen<\/td><td>satellite<\/td><td class="ok">healthy<\/td><td>10\.0\.0\.7<\/td>/,
+    );
     expect(Buffer.byteLength(body)).toBeLessThan(100 * 1024);
     // Setup cannot be run twice.
     expect((await h.request("GET", "/setup")).headers.get("location")).toBe("/login");
@@ -190,6 +193,8 @@ describe("unauthenticated endpoints", () => {
     const text = await res.text();
     expect(text).toContain('kiana_info{version="0.0.0-test",role="hub",node="test-node"} 1');
     expect(text).toMatch(/^kiana_uptime_seconds 42$/m);
+    expect(text).toContain('kiana_mesh_refused_total{reason="replay"} 3');
+    expect(text).toContain('kiana_mesh_peers{state="healthy"} 1');
   });
 
   test("unknown paths are a 404", async () => {

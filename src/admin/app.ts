@@ -20,6 +20,10 @@ export interface AdminStatus {
   profileRows: [string, string][];
   engines: { name: string; state: string; reason: string | null }[];
   stats: OverviewModel["stats"];
+  /** Devices this node knows: enrolled (roster), seen over mDNS, with their health when heard. */
+  peers: OverviewModel["peers"];
+  /** Refused mesh messages by reason, for /metrics. */
+  refusals: { reason: string; count: number }[];
 }
 
 export interface AdminAppDeps {
@@ -91,6 +95,7 @@ export function createAdminApp(deps: AdminAppDeps) {
           profileRows: st.profileRows,
           engines: st.engines,
           stats: st.stats,
+          peers: st.peers,
           health: health.list(),
           csrfToken: s.csrfToken,
         }),

@@ -20,7 +20,13 @@ export async function startKiana(
   const dataDir = mkdtempSync(join(tmpdir(), "kiana-proc-"));
   const cmd = opts.command ?? [process.execPath, MAIN];
   const proc = Bun.spawn([...cmd, "run", "--port", "0"], {
-    env: { ...process.env, KIANA_DATA: dataDir, KIANA_LOG_FORMAT: "json", ...opts.env },
+    env: {
+      ...process.env,
+      KIANA_DATA: dataDir,
+      KIANA_LOG_FORMAT: "json", // mDNS would multicast on the host's real network: mesh tests run in namespaces.
+      KIANA_MESH_ENABLED: "false",
+      ...opts.env,
+    },
     stdout: "pipe",
     stderr: "pipe",
   });

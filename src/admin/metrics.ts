@@ -42,6 +42,21 @@ export function renderMetrics(st: AdminStatus, health: HealthEntry[]): string {
     ]),
   );
   metric(
+    "kiana_mesh_refused_total",
+    "Mesh messages refused, by reason (unknown sender, bad signature, replay, ...).",
+    "counter",
+    st.refusals.map((r) => [`{reason="${label(r.reason)}"}`, r.count]),
+  );
+  metric(
+    "kiana_mesh_peers",
+    "Peers this node knows, by state.",
+    "gauge",
+    [...new Set(st.peers.map((p) => p.state))].map((state) => [
+      `{state="${label(state)}"}`,
+      st.peers.filter((p) => p.state === state).length,
+    ]),
+  );
+  metric(
     "kiana_health_problem",
     "Open health problems by code and severity.",
     "gauge",

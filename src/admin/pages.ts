@@ -16,6 +16,7 @@ export interface OverviewModel {
     memoryTotalBytes: number;
     temperatureCelsius: number | null;
   };
+  peers: { name: string; role: string; fingerprint: string; state: string; addresses: string[] }[];
   csrfToken: string;
 }
 
@@ -110,6 +111,14 @@ export function overviewPage(m: OverviewModel): string {
   ])}</table></section>
 <section><h2>Now</h2><table id="stats">${rows(statsCells(m.stats), "stat-")}</table></section>
 <section><h2>Health</h2>${health}</section>
+<section><h2>Peers</h2>${
+    m.peers.length === 0
+      ? html`<p id="peers-none">No other devices seen yet.</p>`
+      : html`<table id="peers"><tr><th>Name</th><th>Role</th><th>State</th><th>Address</th></tr>${m.peers.map(
+          (p) =>
+            html`<tr><td>${p.name}</td><td>${p.role}</td><td class="${p.state === "failed" ? "sev-error" : p.state === "degraded" ? "warning" : "ok"}">${p.state}</td><td>${p.addresses.join(", ")}</td></tr>`,
+        )}</table>`
+  }</section>
 <section><h2>Hardware</h2><table id="hardware">${rows(m.profileRows)}</table></section>
 <section><h2>Engines</h2><table>${m.engines.map(
     (e) =>

@@ -40,6 +40,10 @@ export function createHarness(opts: { metricsToken?: string } = {}) {
         memoryTotalBytes: 8 * 2 ** 30,
         temperatureCelsius: 51.5,
       },
+      peers: [
+        { name: "kitchen", role: "satellite", fingerprint: "ab", state: "healthy", addresses: ["10.0.0.7"] },
+      ],
+      refusals: [{ reason: "replay", count: 3 }],
     }),
   });
 

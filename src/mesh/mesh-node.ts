@@ -1,0 +1,278 @@
+// One device's place in the mesh: advertises itself over mDNS, and once enrolled joins the fleet's
+// broker (a hub runs it), publishes its certificate, follows the roster and seals/opens envelopes.
+// Adapters (mDNS, MQTT, the hub's broker) come in from the composition root.
+import { type Certificate, certificateFingerprint } from "../identity/enrolment.ts";
+import type { Membership } from "../identity/fleet-membership.ts";
+import type { NodeKeys } from "../identity/node-keys.ts";
+import type { Clock } from "../platform/clock.ts";
+import type { HealthRegistry } from "../platform/health.ts";
+import type { Logger } from "../platform/log.ts";
+import type { MdnsDiscovery, MdnsOptions } from "./adapters/mdns.ts";
+import type { MqttTransport, MqttTransportOptions } from "./adapters/mqtt.ts";
+import type { HubBroker } from "./broker/hub-broker.ts";
+import { type OpenResult, openEnvelope, sealEnvelope } from "./envelope.ts";
+import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
+import { kianaTxt } from "./mdns-records.ts";
+import type { ReplayGuard, SequenceCounter } from "./replay-guard.ts";
+import { createRoster, type Roster } from "./roster.ts";
+
+export interface MeshNodeOptions {
+  node: {
+    name: string;
+    role: "hub" | "node" | "satellite";
+    fleet: string;
+    version: string;
+    adminPort: number;
+  };
+  keys: NodeKeys;
+  membership: Membership | null;
+  hubUrl: string;
+  revoked: readonly string[];
+  clock: Clock;
+  log: Logger;
+  health: HealthRegistry;
+  sequence: SequenceCounter;
+  replay: ReplayGuard;
+  onRefused(from: string | undefined, reason: string, detail: string): void;
+  adapters: {
+    mdns(opts: MdnsOptions): MdnsDiscovery;
+    mqtt(opts: MqttTransportOptions): MqttTransport;
+    /** Only on a hub. */
+    hubBroker?: HubBroker;
+    brokerHost?: string;
+  };
+}
+
+export interface MeshNode {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  roster(): Certificate[];
+  transport(): MqttTransport | undefined;
+  seal(type: string, body: Uint8Array): Uint8Array;
+  open(bytes: Uint8Array): OpenResult;
+  /** The hub's join endpoint (POST body → answer); undefined on other roles. */
+  join?: (body: Uint8Array) => { status: number; json: unknown };
+  /** Enrolled peers (roster) and devices only seen over mDNS, never ourselves. */
+  peers(): MeshPeer[];
+}
+
+export interface MeshPeer {
+  name: string;
+  role: string;
+  fingerprint: string;
+  /** "enrolled" (in the roster), "discovered" (mDNS only). */
+  state: string;
+  addresses: string[];
+}
+
+const JOIN_RETRY_MS = { initial: 1000, max: 60_000 };
+
+export function createMeshNode(opts: MeshNodeOptions): MeshNode {
+  const { node, keys, membership, clock, log, health } = opts;
+  const revoked = new Set(opts.revoked);
+  const mdns = opts.adapters.mdns({
+    name: node.name,
+    port: node.adminPort,
+    txt: kianaTxt({
+      fingerprint: keys.fingerprint,
+      role: node.role,
+      version: node.version,
+      adminPort: node.adminPort,
+      fleet: membership?.fleet.fleetId ?? node.fleet,
+    }),
+    clock,
+    log,
+  });
+  const roster: Roster | undefined = membership
+    ? createRoster({
+        fleet: membership.fleet,
+        revoked,
+        now: clock.now,
+        onRefused: opts.onRefused,
+        onChange: () => log.info({ roster: roster?.list().map((c) => c.name) ?? [] }, "roster changed"),
+      })
+    : undefined;
+  let transport: MqttTransport | undefined;
+  let detach: (() => Promise<void>) | undefined;
+  let stopped = false;
+  let cancelRetry: (() => void) | undefined;
+  let brokerPort = 0;
+
+  const seal = (type: string, body: Uint8Array) =>
+    sealEnvelope({ keys, seq: opts.sequence.next(), now: clock.now(), type, body });
+  const open = (bytes: Uint8Array): OpenResult => {
+    if (!membership || !roster)
+      return { ok: false, reason: "unknown-sender", detail: "this device is not enrolled" };
+    return openEnvelope(bytes, {
+      roster: roster.get,
+      fleetPublicKey: membership.fleet.publicKey,
+      fleetId: membership.fleet.fleetId,
+      revoked,
+      now: clock.now(),
+      replay: opts.replay,
+      certCache: roster.cache,
+    });
+  };
+
+  async function connect(login: Omit<BrokerLogin, "hub"> & { hub?: Certificate }): Promise<void> {
+    if (!membership || !roster) return;
+    const fleet = membership.fleet.fleetId;
+    const url = `mqtt://${login.host.includes(":") ? `[${login.host}]` : login.host}:${login.port}`;
+    transport = opts.adapters.mqtt({
+      url,
+      username: login.username,
+      password: login.password,
+      fleet,
+      node: node.name,
+      clock,
+      log,
+    });
+    transport.onState((state) => {
+      if (state === "online") health.clear("MESH_BROKER_OFFLINE");
+      else if (state === "offline") {
+        health.set({
+          code: "MESH_BROKER_OFFLINE",
+          severity: "warning",
+          message: `Lost the fleet's broker at ${url}; reconnecting with backoff.`,
+        });
+      }
+    });
+    if (login.hub) roster.add(login.hub);
+    await transport.ready();
+    detach = await roster.attach(transport, membership.certificate);
+    log.info({ url, peers: roster.list().length }, "joined the fleet's broker");
+  }
+
+  /** A device finds the hub (config or mDNS), asks to be admitted, then connects; retried with backoff. */
+  function joinWithRetry(attempt = 0): void {
+    if (stopped || !membership) return;
+    const hubUrl = opts.hubUrl || hubFromMdns();
+    const retry = (why: string) => {
+      const delay = Math.min(JOIN_RETRY_MS.max, JOIN_RETRY_MS.initial * 2 ** attempt);
+      health.set({
+        code: "MESH_NO_BROKER",
+        severity: "warning",
+        message: `${why}; discovery only until then (retry in ${Math.round(delay / 1000)} s).`,
+      });
+      log.warn({ attempt, retryMs: delay }, why);
+      cancelRetry = clock.setTimeout(() => joinWithRetry(attempt + 1), delay);
+    };
+    if (!hubUrl) {
+      retry("No hub found yet (mDNS _kiana._tcp with role hub, or mesh.hubUrl)");
+      return;
+    }
+    joinHub({
+      hubUrl,
+      keys,
+      certificate: membership.certificate,
+      fleet: membership.fleet,
+      seq: opts.sequence.next(),
+      now: clock.now,
+    })
+      .then(async (login) => {
+        health.clear("MESH_NO_BROKER");
+        await connect(login);
+      })
+      .catch((err: unknown) => retry(`Could not join the hub at ${hubUrl}: ${(err as Error).message}`));
+  }
+
+  function hubFromMdns(): string | undefined {
+    const fleet = membership?.fleet.fleetId;
+    const hub = mdns
+      .services("kiana")
+      .find((s) => s.txt.role === "hub" && s.txt.fleet === fleet && s.addresses.length > 0);
+    if (!hub) return undefined;
+    const addr = hub.addresses.find((a) => !a.includes(":")) ?? hub.addresses[0] ?? "";
+    return `http://${addr.includes(":") ? `[${addr}]` : addr}:${hub.txt.admin ?? hub.port}/`;
+  }
+
+  const mesh: MeshNode = {
+    async start() {
+      await mdns.start().catch((err: unknown) => {
+        health.set({
+          code: "MESH_MDNS_FAILED",
+          severity: "warning",
+          message: `mDNS is off: ${(err as Error).message}`,
+        });
+      });
+      if (!membership) {
+        health.set({
+          code: "MESH_NOT_ENROLLED",
+          severity: "warning",
+          message: "This device is not enrolled in a fleet: discovery only.",
+          hint: "Give the line from `kiana status` to `kiana fleet enroll`, then run `kiana fleet join` here.",
+        });
+        return;
+      }
+      const hubBroker = opts.adapters.hubBroker;
+      if (node.role === "hub" && hubBroker) {
+        try {
+          brokerPort = (await hubBroker.start()).port;
+        } catch (err) {
+          health.set({
+            code: "MESH_BROKER_FAILED",
+            severity: "error",
+            message: `The hub's broker did not start: ${(err as Error).message}`,
+          });
+          return;
+        }
+        await connect({
+          host: opts.adapters.brokerHost ?? "127.0.0.1",
+          port: brokerPort,
+          ...hubBroker.hubLogin,
+        });
+        return;
+      }
+      joinWithRetry();
+    },
+    async stop() {
+      stopped = true;
+      cancelRetry?.();
+      await detach?.().catch(() => {});
+      await transport?.close().catch(() => {});
+      await opts.adapters.hubBroker?.stop().catch(() => {});
+      await mdns.stop().catch(() => {});
+    },
+    roster: () => roster?.list() ?? [],
+    transport: () => transport,
+    seal,
+    open,
+    peers() {
+      const byFp = new Map<string, MeshPeer>();
+      for (const c of roster?.list() ?? []) {
+        const fp = certificateFingerprint(c);
+        byFp.set(fp, { name: c.name, role: c.role, fingerprint: fp, state: "enrolled", addresses: [] });
+      }
+      for (const s of mdns.services("kiana")) {
+        const fp = s.txt.fp ?? "";
+        const known = byFp.get(fp);
+        if (known) known.addresses = s.addresses;
+        else
+          byFp.set(fp, {
+            name: s.instance,
+            role: s.txt.role ?? "",
+            fingerprint: fp,
+            state: "discovered",
+            addresses: s.addresses,
+          });
+      }
+      byFp.delete(keys.fingerprint);
+      return [...byFp.values()].sort((a, b) => a.name.localeCompare(b.name));
+    },
+  };
+  if (node.role === "hub" && membership && opts.adapters.hubBroker) {
+    const hubBroker = opts.adapters.hubBroker;
+    mesh.join = (body) =>
+      handleJoin(body, {
+        fleet: membership.fleet,
+        revoked,
+        replay: opts.replay,
+        now: clock.now,
+        hubCertificate: membership.certificate,
+        brokerPort,
+        admit: (cert) => hubBroker.admit(cert),
+        onRefused: opts.onRefused,
+      });
+  }
+  return mesh;
+}

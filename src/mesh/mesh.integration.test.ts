@@ -1,0 +1,107 @@
+// Three real `kiana run` processes in three network namespaces: the hub runs mosquitto, the others
+// find it over real mDNS, join with their certificates and see each other in the roster. A device
+// enrolled in another fleet is refused. Addresses exist only inside the namespaces this test makes.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { encodeCertificate } from "../identity/enrolment.ts";
+import { encodeFleetInfo } from "../identity/fleet-authority.ts";
+import { joinFleet } from "../identity/fleet-membership.ts";
+import { loadNodeKeys } from "../identity/node-keys.ts";
+import { enrolNode, tempDir, testFleet } from "../identity/test-fleet.test-helper.ts";
+import { createNetnsLan, type NetnsLan, type WatchedProcess, waitFor, watch } from "./netns.test-helper.ts";
+
+const MAIN = join(import.meta.dir, "..", "main.ts");
+let lan: NetnsLan;
+const procs: WatchedProcess[] = [];
+
+function enrolledDataDir(
+  authority: ReturnType<typeof testFleet>,
+  name: string,
+  role: "hub" | "node" | "satellite",
+) {
+  const dataDir = tempDir(`kiana-${name}-`);
+  const keys = loadNodeKeys({ dataDir });
+  const { cert } = enrolNode(authority, name, { role, keys, now: Date.now() });
+  joinFleet({
+    dataDir,
+    keys,
+    certificateText: encodeCertificate(cert),
+    fleetInfoText: encodeFleetInfo(authority),
+    now: Date.now(),
+  });
+  return dataDir;
+}
+
+function start(
+  host: number,
+  dataDir: string,
+  name: string,
+  extra: Record<string, string> = {},
+): WatchedProcess {
+  const ns = lan.hosts[host] as string;
+  const p = watch(
+    lan.run(ns, [process.execPath, MAIN, "run"], {
+      KIANA_DATA: dataDir,
+      KIANA_NODE_NAME: name,
+      KIANA_ADMIN_HOST: "0.0.0.0",
+      KIANA_ADMIN_PORT: "8080",
+      KIANA_BROKER_HOST: "0.0.0.0",
+      KIANA_LOG_FORMAT: "json",
+      ...extra,
+    }),
+  );
+  procs.push(p);
+  return p;
+}
+
+const rosterOf = (p: WatchedProcess) =>
+  p.lines.filter((l) => l.msg === "roster changed").at(-1)?.roster as string[] | undefined;
+
+beforeAll(() => {
+  lan = createNetnsLan(3, "km");
+});
+
+afterAll(async () => {
+  for (const p of procs) p.proc.kill("SIGTERM");
+  await Promise.race([Promise.all(procs.map((p) => p.proc.exited)), Bun.sleep(5000)]);
+  for (const p of procs) p.proc.kill("SIGKILL");
+  lan?.teardown();
+});
+
+test("hub, node and satellite find each other over mDNS, join the hub's broker and share a roster; a stranger is refused", async () => {
+  const authority = testFleet("home", Date.now());
+  const hub = start(0, enrolledDataDir(authority, "hub", "hub"), "hub");
+  const node = start(1, enrolledDataDir(authority, "attic", "node"), "attic");
+  const sat = start(2, enrolledDataDir(authority, "kitchen", "satellite"), "kitchen");
+  const all = [hub, node, sat];
+
+  const complete = (p: WatchedProcess) => {
+    const r = rosterOf(p);
+    return !!r && ["attic", "hub", "kitchen"].every((n) => r.includes(n));
+  };
+  const ms = await waitFor(
+    "all three rosters to list hub, attic and kitchen",
+    () => all.every(complete),
+    45_000,
+    all,
+  );
+  expect(ms).toBeLessThan(45_000);
+  for (const p of [node, sat]) {
+    expect(p.lines.some((l) => l.msg === "joined the fleet's broker")).toBe(true);
+  }
+
+  // Enrolled in another fleet: the hub refuses it, it keeps retrying, and nobody lists it.
+  const other = testFleet("other", Date.now());
+  const stranger = start(2, enrolledDataDir(other, "intruder", "node"), "intruder", {
+    KIANA_ADMIN_PORT: "8081",
+    KIANA_MESH_HUB_URL: `http://${lan.addresses[0]}:8080/`,
+  });
+  await waitFor(
+    "the stranger to be refused",
+    () => stranger.lines.some((l) => typeof l.msg === "string" && /refused to admit this device/.test(l.msg)),
+    20_000,
+    [stranger, hub],
+  );
+  await Bun.sleep(500);
+  for (const p of all) expect(rosterOf(p)).not.toContain("intruder");
+}, 90_000);
