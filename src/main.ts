@@ -1,5 +1,6 @@
 // The composition root and the CLI: the only place that builds adapters and wires capabilities.
 // `kiana run|status|doctor|version`; every other module gets what it needs passed in.
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { healthzResponse } from "./admin/healthz.ts";
@@ -194,6 +195,8 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     ? await startMesh({ config, store, keys, health, log, audit, port: server.port ?? config.admin.port })
     : undefined;
   meshJoin = mesh?.node.join;
+  // `kiana status` runs as another process: it reads the peer table from this snapshot.
+  const stopPeerSnapshot = mesh ? writePeerSnapshots(config.dataDir, mesh.node) : () => {};
   // Read on first use: systeminformation is slow to load and rarely needed.
   let profile: ReturnType<typeof hw.readHardwareProfile> | undefined;
 
@@ -263,6 +266,7 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     log.info({ signal }, "stopping");
     notifier.stopping();
     watchdog.stop();
+    stopPeerSnapshot();
     // Goodbyes over mDNS and a clean broker disconnect, but never more than a few seconds.
     void Promise.race([mesh?.node.stop(), Bun.sleep(3000)]).finally(() => {
       server?.stop(true);
@@ -357,6 +361,41 @@ async function startMesh(o: {
   return { node, refusals: refusalLog };
 }
 
+const PEERS_FILE = "peers.json";
+
+function writePeerSnapshots(dataDir: string, node: import("./mesh/mesh-node.ts").MeshNode): () => void {
+  let last = "";
+  const write = () => {
+    const peers = node.peers();
+    const text = JSON.stringify(peers);
+    if (text === last) return;
+    last = text;
+    const file = join(dataDir, PEERS_FILE);
+    try {
+      writeFileSync(`${file}.tmp`, JSON.stringify({ at: Date.now(), peers }));
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // A full disk must not stop the node; status then shows an older list.
+    }
+  };
+  write();
+  const timer = setInterval(write, 2000);
+  return () => {
+    clearInterval(timer);
+    rmSync(join(dataDir, PEERS_FILE), { force: true });
+  };
+}
+
+function readPeerSnapshot(
+  dataDir: string,
+): { at: number; peers: import("./mesh/mesh-node.ts").MeshPeer[] } | null {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, PEERS_FILE), "utf8"));
+  } catch {
+    return null;
+  }
+}
+
 async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<void> {
   const { formatFingerprint, formatPublicKeys, loadMembership, loadNodeKeys } = await import(
     "./identity/index.ts"
@@ -393,6 +432,7 @@ async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boo
     adminUrl: url,
     running,
     setupCode,
+    peers: running ? (readPeerSnapshot(config.dataDir)?.peers ?? []) : [],
   };
   if (json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -412,6 +452,14 @@ async function printStatus(config: Readonly<KianaConfig>, log: Logger, json: boo
       : `fleet        not enrolled; give this line to \`kiana fleet enroll --pubkey\`:\n             ${formatPublicKeys(keys)}`,
   );
   if (setupCode) lines.push(`setup code   ${setupCode} (first-run setup is pending)`);
+  if (running) {
+    lines.push(report.peers.length === 0 ? "peers        none seen yet" : "peers");
+    for (const p of report.peers) {
+      lines.push(
+        `  ${p.name.padEnd(16)} ${p.role.padEnd(10)} ${p.state.padEnd(11)} ${p.addresses.join(", ")}`,
+      );
+    }
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 

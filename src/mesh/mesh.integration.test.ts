@@ -70,7 +70,8 @@ afterAll(async () => {
 
 test("hub, node and satellite find each other over mDNS, join the hub's broker and share a roster; a stranger is refused", async () => {
   const authority = testFleet("home", Date.now());
-  const hub = start(0, enrolledDataDir(authority, "hub", "hub"), "hub");
+  const hubData = enrolledDataDir(authority, "hub", "hub");
+  const hub = start(0, hubData, "hub");
   const node = start(1, enrolledDataDir(authority, "attic", "node"), "attic");
   const sat = start(2, enrolledDataDir(authority, "kitchen", "satellite"), "kitchen");
   const all = [hub, node, sat];
@@ -89,6 +90,20 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   for (const p of [node, sat]) {
     expect(p.lines.some((l) => l.msg === "joined the fleet's broker")).toBe(true);
   }
+
+  // `kiana status` on the hub lists the two devices, with their namespace addresses.
+  await Bun.sleep(2500);
+  const status = lan.run(lan.hosts[0] as string, [process.execPath, MAIN, "status", "--json"], {
+    KIANA_DATA: hubData,
+    KIANA_ADMIN_PORT: "8080",
+  });
+  const report = JSON.parse(await new Response(status.stdout).text()) as {
+    running: boolean;
+    peers: { name: string; addresses: string[] }[];
+  };
+  expect(report.running).toBe(true);
+  expect(report.peers.map((p) => p.name)).toEqual(["attic", "kitchen"]);
+  expect(report.peers.find((p) => p.name === "attic")?.addresses).toContain(lan.addresses[1]);
 
   // Enrolled in another fleet: the hub refuses it, it keeps retrying, and nobody lists it.
   const other = testFleet("other", Date.now());
