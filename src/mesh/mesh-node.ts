@@ -60,7 +60,7 @@ export interface MeshPeer {
   name: string;
   role: string;
   fingerprint: string;
-  /** "enrolled" (in the roster), "discovered" (mDNS only). */
+  /** "online"/"offline" (enrolled, by broker presence), "enrolled" (no presence yet), "discovered" (mDNS only). */
   state: string;
   addresses: string[];
 }
@@ -94,6 +94,9 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     : undefined;
   let transport: MqttTransport | undefined;
   let detach: (() => Promise<void>) | undefined;
+  let unfollowPresence: (() => Promise<void>) | undefined;
+  /** Retained presence per node name (the broker's last will says "offline" for a lost device). */
+  const presence = new Map<string, "online" | "offline">();
   let stopped = false;
   let cancelRetry: (() => void) | undefined;
   let brokerPort = 0;
@@ -128,6 +131,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       log,
     });
     transport.onState((state) => {
+      log.info({ state, url }, "broker connection");
       if (state === "online") health.clear("MESH_BROKER_OFFLINE");
       else if (state === "offline") {
         health.set({
@@ -140,6 +144,18 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     if (login.hub) roster.add(login.hub);
     await transport.ready();
     detach = await roster.attach(transport, membership.certificate);
+    unfollowPresence = await transport.subscribe(`kiana/v1/${fleet}/+/presence`, (topic, payload) => {
+      const name = topic.split("/")[3] ?? "";
+      let state: unknown;
+      try {
+        state = (JSON.parse(new TextDecoder().decode(payload)) as { state?: unknown }).state;
+      } catch {
+        state = undefined;
+      }
+      if ((state !== "online" && state !== "offline") || presence.get(name) === state) return;
+      presence.set(name, state);
+      log.info({ node: name, state }, "presence");
+    });
     log.info({ url, peers: roster.list().length }, "joined the fleet's broker");
   }
 
@@ -228,6 +244,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     async stop() {
       stopped = true;
       cancelRetry?.();
+      await unfollowPresence?.().catch(() => {});
       await detach?.().catch(() => {});
       await transport?.close().catch(() => {});
       await opts.adapters.hubBroker?.stop().catch(() => {});
@@ -241,7 +258,13 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       const byFp = new Map<string, MeshPeer>();
       for (const c of roster?.list() ?? []) {
         const fp = certificateFingerprint(c);
-        byFp.set(fp, { name: c.name, role: c.role, fingerprint: fp, state: "enrolled", addresses: [] });
+        byFp.set(fp, {
+          name: c.name,
+          role: c.role,
+          fingerprint: fp,
+          state: presence.get(c.name) ?? "enrolled",
+          addresses: [],
+        });
       }
       for (const s of mdns.services("kiana")) {
         const fp = s.txt.fp ?? "";

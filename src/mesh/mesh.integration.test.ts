@@ -105,6 +105,47 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   expect(report.peers.map((p) => p.name)).toEqual(["attic", "kitchen"]);
   expect(report.peers.find((p) => p.name === "attic")?.addresses).toContain(lan.addresses[1]);
 
+  // mosquitto killed: the hub restarts it, every device reconnects and sees all three online again.
+  const marks = all.map((p) => p.lines.length);
+  const killed = Bun.spawnSync(["pkill", "-KILL", "-f", `${hubData}/mosquitto/mosquitto.conf`]);
+  expect(killed.exitCode).toBe(0);
+  const since = (p: WatchedProcess, i: number) => p.lines.slice(marks[i]);
+  await waitFor(
+    "every node to go offline and back online",
+    () =>
+      all.every((p, i) => {
+        const states = since(p, i)
+          .filter((l) => l.msg === "broker connection")
+          .map((l) => l.state);
+        return states.includes("offline") && states.at(-1) === "online";
+      }),
+    30_000,
+    all,
+  ).catch((err) => {
+    console.error(
+      JSON.stringify(
+        since(hub, 0)
+          .filter((l) => l.cap === "mesh")
+          .slice(0, 30),
+        null,
+        0,
+      ),
+    );
+    throw err;
+  });
+  expect(since(hub, 0).some((l) => l.msg === "mosquitto exited; restarting it")).toBe(true);
+  const presence = (p: WatchedProcess) => {
+    const m = new Map<string, unknown>();
+    for (const l of p.lines) if (l.msg === "presence") m.set(l.node as string, l.state);
+    return m;
+  };
+  await waitFor(
+    "presence to converge on all three online",
+    () => all.every((p) => ["hub", "attic", "kitchen"].every((n) => presence(p).get(n) === "online")),
+    15_000,
+    all,
+  );
+
   // Enrolled in another fleet: the hub refuses it, it keeps retrying, and nobody lists it.
   const other = testFleet("other", Date.now());
   const stranger = start(2, enrolledDataDir(other, "intruder", "node"), "intruder", {

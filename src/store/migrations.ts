@@ -78,4 +78,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 5,
+    name: "mesh direct message outbox and receipts",
+    up(db) {
+      // Sender side: direct messages not yet acknowledged. `sealed` is the end-to-end ciphertext,
+      // never the plaintext; each retry wraps it in a freshly signed envelope.
+      db.run(`CREATE TABLE mesh_outbox (
+        id TEXT PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        recipient_node TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        sealed BLOB NOT NULL
+      ) STRICT`);
+      db.run("CREATE INDEX mesh_outbox_next ON mesh_outbox(next_at)");
+      // Receiver side: message ids already delivered per sender, so a retry is acked, not redelivered.
+      db.run(`CREATE TABLE mesh_direct_seen (
+        sender TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seen_at INTEGER NOT NULL,
+        PRIMARY KEY (sender, id)
+      ) STRICT, WITHOUT ROWID`);
+      db.run("CREATE INDEX mesh_direct_seen_at ON mesh_direct_seen(seen_at)");
+    },
+  },
 ];

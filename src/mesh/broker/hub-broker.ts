@@ -69,6 +69,7 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
     }
   }
   let proc: MosquittoProcess | undefined;
+  let stopped = false;
 
   const files = {
     passwordFile: join(dir, "passwords"),
@@ -110,6 +111,26 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
     writeAtomic(admittedFile, JSON.stringify([...devices.values()].map(encodeCertificate)), 0o640);
   };
 
+  /** The broker is the fleet's spine: when it dies, start it again, waiting longer after each quick death. */
+  function supervise(p: MosquittoProcess, attempt = 0): void {
+    const startedAt = Date.now();
+    void p.exited.then(async (code) => {
+      if (stopped || proc !== p) return;
+      const next = Date.now() - startedAt > 60_000 ? 0 : attempt + 1;
+      const delay = Math.min(30_000, 250 * 2 ** next);
+      opts.log.warn({ code, restartInMs: delay }, "mosquitto exited; restarting it");
+      await Bun.sleep(delay);
+      if (stopped || proc !== p) return;
+      try {
+        await p.restart();
+        supervise(p, next);
+      } catch (err) {
+        opts.log.error({ err: String(err) }, "mosquitto did not restart; trying again");
+        supervise(p, next + 1);
+      }
+    });
+  }
+
   return {
     dir,
     hubLogin,
@@ -122,6 +143,7 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
         log: opts.log,
         mosquittoPath: opts.mosquittoPath,
       });
+      supervise(proc);
       return { port: proc.port };
     },
     admit(cert) {
@@ -140,6 +162,7 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
     },
     admitted: () => [...devices.values()],
     async stop() {
+      stopped = true;
       await proc?.stop();
       proc = undefined;
     },
