@@ -1,5 +1,6 @@
 // The composition root and the CLI: the only place that builds adapters and wires capabilities.
 // `kiana run|status|doctor|version`; every other module gets what it needs passed in.
+import { randomBytes } from "node:crypto";
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -330,13 +331,16 @@ async function startMesh(o: {
     membership,
     hubUrl: config.mesh.hubUrl,
     revoked: config.mesh.revoked,
+    heartbeatMs: config.mesh.heartbeatSeconds * 1000,
+    store,
+    random: (n) => new Uint8Array(randomBytes(n)),
+    addresses: mdns.defaultInterfaces,
     clock: clock.systemClock,
     log,
     health,
     sequence: replay.createSequenceCounter(store, { sender: keys.fingerprint }),
     replay: replay.createSqliteReplayGuard({ store }),
-    onRefused: (from, reason, detail) =>
-      refusalLog.refuse(from, reason as import("./mesh/refusals.ts").RefusalReason, detail),
+    onRefused: (from, reason, detail) => refusalLog.refuse(from, reason, detail),
     adapters: {
       mdns: (opts) => mdns.createMdns(opts),
       mqtt: (opts) => mqtt.createMqttTransport(opts),

@@ -7,12 +7,17 @@ import type { NodeKeys } from "../identity/node-keys.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { HealthRegistry } from "../platform/health.ts";
 import type { Logger } from "../platform/log.ts";
+import type { Store } from "../store/index.ts";
 import type { MdnsDiscovery, MdnsOptions } from "./adapters/mdns.ts";
 import type { MqttTransport, MqttTransportOptions } from "./adapters/mqtt.ts";
 import type { HubBroker } from "./broker/hub-broker.ts";
+import { createDirectMessaging, type DirectMessaging } from "./direct-queue.ts";
 import { type OpenResult, openEnvelope, sealEnvelope } from "./envelope.ts";
+import { createHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
 import { kianaTxt } from "./mdns-records.ts";
+import { createPeerTable } from "./peers.ts";
+import type { RefusalReason } from "./refusals.ts";
 import type { ReplayGuard, SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
 
@@ -28,12 +33,17 @@ export interface MeshNodeOptions {
   membership: Membership | null;
   hubUrl: string;
   revoked: readonly string[];
+  heartbeatMs: number;
+  store: Store;
+  random: (n: number) => Uint8Array;
+  /** This node's LAN addresses, announced in heartbeats. */
+  addresses: () => string[];
   clock: Clock;
   log: Logger;
   health: HealthRegistry;
   sequence: SequenceCounter;
   replay: ReplayGuard;
-  onRefused(from: string | undefined, reason: string, detail: string): void;
+  onRefused(from: string | undefined, reason: RefusalReason, detail: string): void;
   adapters: {
     mdns(opts: MdnsOptions): MdnsDiscovery;
     mqtt(opts: MqttTransportOptions): MqttTransport;
@@ -48,6 +58,8 @@ export interface MeshNode {
   stop(): Promise<void>;
   roster(): Certificate[];
   transport(): MqttTransport | undefined;
+  /** End-to-end encrypted, acknowledged messages to one peer; undefined until joined. */
+  direct(): DirectMessaging | undefined;
   seal(type: string, body: Uint8Array): Uint8Array;
   open(bytes: Uint8Array): OpenResult;
   /** The hub's join endpoint (POST body → answer); undefined on other roles. */
@@ -60,7 +72,7 @@ export interface MeshPeer {
   name: string;
   role: string;
   fingerprint: string;
-  /** "online"/"offline" (enrolled, by broker presence), "enrolled" (no presence yet), "discovered" (mDNS only). */
+  /** healthy/degraded/failed (heartbeats), online/offline (broker presence), enrolled, or discovered (mDNS only). */
   state: string;
   addresses: string[];
 }
@@ -97,6 +109,13 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   let unfollowPresence: (() => Promise<void>) | undefined;
   /** Retained presence per node name (the broker's last will says "offline" for a lost device). */
   const presence = new Map<string, "online" | "offline">();
+  const peerTable = createPeerTable({ clock, intervalMs: opts.heartbeatMs });
+  let heartbeat: Heartbeat | undefined;
+  let direct: DirectMessaging | undefined;
+  peerTable.onChange((peer, previous) => {
+    log.info({ peer: peer.name, state: peer.state, previous }, "peer health");
+    if (peer.state === "healthy") direct?.retryNow(peer.fingerprint);
+  });
   let stopped = false;
   let cancelRetry: (() => void) | undefined;
   let brokerPort = 0;
@@ -156,6 +175,35 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       presence.set(name, state);
       log.info({ node: name, state }, "presence");
     });
+    const self = { node: node.name, fingerprint: keys.fingerprint };
+    heartbeat = createHeartbeat({
+      transport,
+      fleet,
+      self,
+      seal,
+      open,
+      peers: peerTable,
+      clock,
+      info: () => ({ version: node.version, adminPort: node.adminPort, addresses: opts.addresses() }),
+      onRefused: opts.onRefused,
+      log,
+      intervalMs: opts.heartbeatMs,
+    });
+    direct = createDirectMessaging({
+      store: opts.store,
+      transport,
+      fleet,
+      self: { ...self, keys },
+      seal,
+      open,
+      lookupPeer: (n) => roster.byName(n) ?? roster.get(n),
+      clock,
+      random: opts.random,
+      log,
+      onRefused: opts.onRefused,
+    });
+    await heartbeat.start();
+    await direct.start();
     log.info({ url, peers: roster.list().length }, "joined the fleet's broker");
   }
 
@@ -244,6 +292,9 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     async stop() {
       stopped = true;
       cancelRetry?.();
+      await heartbeat?.stop().catch(() => {});
+      await direct?.stop().catch(() => {});
+      peerTable.stop();
       await unfollowPresence?.().catch(() => {});
       await detach?.().catch(() => {});
       await transport?.close().catch(() => {});
@@ -252,25 +303,29 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     },
     roster: () => roster?.list() ?? [],
     transport: () => transport,
+    direct: () => direct,
     seal,
     open,
     peers() {
       const byFp = new Map<string, MeshPeer>();
       for (const c of roster?.list() ?? []) {
         const fp = certificateFingerprint(c);
+        const heard = peerTable.get(fp);
         byFp.set(fp, {
           name: c.name,
           role: c.role,
           fingerprint: fp,
-          state: presence.get(c.name) ?? "enrolled",
-          addresses: [],
+          // Heartbeats say most; without them, the broker's retained presence.
+          state: heard?.state ?? presence.get(c.name) ?? "enrolled",
+          addresses: heard?.addresses ?? [],
         });
       }
       for (const s of mdns.services("kiana")) {
         const fp = s.txt.fp ?? "";
         const known = byFp.get(fp);
-        if (known) known.addresses = s.addresses;
-        else
+        if (known) {
+          if (known.addresses.length === 0) known.addresses = s.addresses;
+        } else
           byFp.set(fp, {
             name: s.instance,
             role: s.txt.role ?? "",
@@ -294,7 +349,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
         hubCertificate: membership.certificate,
         brokerPort,
         admit: (cert) => hubBroker.admit(cert),
-        onRefused: opts.onRefused,
+        onRefused: (from, reason, detail) => opts.onRefused(from, reason as RefusalReason, detail),
       });
   }
   return mesh;

@@ -47,6 +47,7 @@ function start(
       KIANA_ADMIN_PORT: "8080",
       KIANA_BROKER_HOST: "0.0.0.0",
       KIANA_LOG_FORMAT: "json",
+      KIANA_MESH_HEARTBEAT_SECONDS: "1",
       ...extra,
     }),
   );
@@ -78,7 +79,8 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
 
   const complete = (p: WatchedProcess) => {
     const r = rosterOf(p);
-    return !!r && ["attic", "hub", "kitchen"].every((n) => r.includes(n));
+    const joined = p.lines.some((l) => l.msg === "joined the fleet's broker");
+    return joined && !!r && ["attic", "hub", "kitchen"].every((n) => r.includes(n));
   };
   const ms = await waitFor(
     "all three rosters to list hub, attic and kitchen",
@@ -87,9 +89,20 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
     all,
   );
   expect(ms).toBeLessThan(45_000);
-  for (const p of [node, sat]) {
-    expect(p.lines.some((l) => l.msg === "joined the fleet's broker")).toBe(true);
-  }
+
+  // Heartbeats: every node sees the other two healthy.
+  const health = (p: WatchedProcess) => {
+    const m = new Map<string, unknown>();
+    for (const l of p.lines) if (l.msg === "peer health") m.set(l.peer as string, l.state);
+    return m;
+  };
+  const names = ["hub", "attic", "kitchen"];
+  await waitFor(
+    "every node to see the others healthy",
+    () => all.every((p, i) => names.filter((_, j) => j !== i).every((n) => health(p).get(n) === "healthy")),
+    15_000,
+    all,
+  );
 
   // `kiana status` on the hub lists the two devices, with their namespace addresses.
   await Bun.sleep(2500);
@@ -99,10 +112,13 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   });
   const report = JSON.parse(await new Response(status.stdout).text()) as {
     running: boolean;
-    peers: { name: string; addresses: string[] }[];
+    peers: { name: string; state: string; addresses: string[] }[];
   };
   expect(report.running).toBe(true);
-  expect(report.peers.map((p) => p.name)).toEqual(["attic", "kitchen"]);
+  expect(report.peers.map((p) => [p.name, p.state])).toEqual([
+    ["attic", "healthy"],
+    ["kitchen", "healthy"],
+  ]);
   expect(report.peers.find((p) => p.name === "attic")?.addresses).toContain(lan.addresses[1]);
 
   // mosquitto killed: the hub restarts it, every device reconnects and sees all three online again.

@@ -10,6 +10,7 @@ import {
 } from "../identity/enrolment.ts";
 import type { FleetInfo } from "../identity/fleet-authority.ts";
 import type { MessageTransport } from "./ports.ts";
+import type { RefusalReason } from "./refusals.ts";
 import { fleetPattern, nodeTopic } from "./topics.ts";
 
 export interface Roster {
@@ -29,7 +30,7 @@ export function createRoster(opts: {
   fleet: FleetInfo;
   revoked: ReadonlySet<string>;
   now: () => number;
-  onRefused?: (from: string | undefined, reason: string, detail: string) => void;
+  onRefused?: (from: string | undefined, reason: RefusalReason, detail: string) => void;
   onChange?: () => void;
 }): Roster {
   const byFp = new Map<string, Certificate>();
