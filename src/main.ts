@@ -236,6 +236,14 @@ async function runNode(config: Readonly<KianaConfig>, log: Logger): Promise<void
     sessionMs,
     status,
     clientKey: (request) => server?.requestIP(request)?.address ?? "unknown",
+    sendDirect: mesh
+      ? (to, type, payload) => {
+          const direct = mesh.node.direct();
+          if (!direct)
+            throw kianaError("MESH_PEER_UNKNOWN", "this device has not joined the fleet's broker yet");
+          return direct.send(to, type, payload);
+        }
+      : undefined,
   });
   starting.resolve((request) => app.handle(request));
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { kianaError } from "../errors.ts";
 import { createHarness } from "./test-harness.test-helper.ts";
 
 let h: ReturnType<typeof createHarness>;
@@ -200,5 +201,66 @@ describe("unauthenticated endpoints", () => {
   test("unknown paths are a 404", async () => {
     h = createHarness();
     expect((await h.request("GET", "/nope")).status).toBe(404);
+  });
+});
+
+describe("mesh API", () => {
+  test("sending a direct message needs a session and the CSRF header; unknown peers are a 404", async () => {
+    const sent: string[] = [];
+    h = createHarness({
+      sendDirect: async (to, type, payload) => {
+        if (to !== "kitchen") throw kianaError("MESH_PEER_UNKNOWN", `no enrolled device called ${to}`);
+        sent.push(`${to}/${type}/${new TextDecoder().decode(payload)}`);
+        return { id: "0011" };
+      },
+    });
+    const body = JSON.stringify({ to: "kitchen", text: "dinner is ready" });
+    const json = { "content-type": "application/json" };
+    expect(
+      (
+        await h.app.handle(
+          new Request("http://localhost/api/v1/mesh/messages", { method: "POST", body, headers: json }),
+        )
+      ).status,
+    ).toBe(401);
+    await setUp(h);
+    const { csrfToken } = (await (await h.request("GET", "/api/v1/status")).json()) as { csrfToken: string };
+    const postRaw = async (b: string, headers: Record<string, string>) => {
+      const cookie = [...h.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+      return h.app.handle(
+        new Request("http://localhost/api/v1/mesh/messages", {
+          method: "POST",
+          body: b,
+          headers: { ...json, cookie, ...headers },
+        }),
+      );
+    };
+    expect((await postRaw(body, {})).status).toBe(403);
+    const ok = await postRaw(body, { "x-csrf-token": csrfToken });
+    expect(ok.status).toBe(202);
+    expect(await ok.json()).toEqual({ id: "0011", queued: true });
+    expect(sent).toEqual(["kitchen/note/dinner is ready"]);
+    const unknown = await postRaw(JSON.stringify({ to: "garage", text: "x" }), { "x-csrf-token": csrfToken });
+    expect(unknown.status).toBe(404);
+    expect((await postRaw("not json", { "x-csrf-token": csrfToken })).status).toBe(400);
+    const peers = (await (await h.request("GET", "/api/v1/mesh/peers")).json()) as {
+      peers: { name: string }[];
+    };
+    expect(peers.peers.map((p) => p.name)).toEqual(["kitchen"]);
+  });
+
+  test("before joining a fleet, sending is a 503", async () => {
+    h = createHarness();
+    await setUp(h);
+    const { csrfToken } = (await (await h.request("GET", "/api/v1/status")).json()) as { csrfToken: string };
+    const cookie = [...h.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await h.app.handle(
+      new Request("http://localhost/api/v1/mesh/messages", {
+        method: "POST",
+        body: JSON.stringify({ to: "kitchen", text: "hi" }),
+        headers: { "content-type": "application/json", cookie, "x-csrf-token": csrfToken },
+      }),
+    );
+    expect(res.status).toBe(503);
   });
 });

@@ -39,6 +39,8 @@ export interface AdminAppDeps {
   status(): Promise<AdminStatus>;
   /** Client address for rate limiting; `app.handle` in tests has no socket. */
   clientKey?(request: Request): string;
+  /** Sends an end-to-end encrypted direct message; absent until this device has joined a fleet. */
+  sendDirect?(to: string, type: string, payload: Uint8Array): Promise<{ id: string }>;
 }
 
 const SESSION = "kiana_session";
@@ -186,7 +188,50 @@ export function createAdminApp(deps: AdminAppDeps) {
       if (!session(request))
         return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
       const st = await deps.status();
-      return jsonResponse({ ...st, health: health.list(), statsCells: statsCells(st.stats) });
+      return jsonResponse({
+        ...st,
+        health: health.list(),
+        statsCells: statsCells(st.stats),
+        // JSON calls that change something send this back in x-csrf-token.
+        csrfToken: session(request)?.csrfToken,
+      });
+    })
+    .get("/api/v1/mesh/peers", async ({ request }) => {
+      if (!session(request))
+        return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
+      return jsonResponse({ peers: (await deps.status()).peers });
+    })
+    .post("/api/v1/mesh/messages", async ({ request }) => {
+      const s = session(request);
+      if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
+      if (!sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken)) {
+        return jsonError(
+          403,
+          "ADMIN_FORBIDDEN",
+          "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
+        );
+      }
+      if (!deps.sendDirect)
+        return jsonError(503, "MESH_PEER_UNKNOWN", "this device has not joined a fleet yet");
+      let body: { to?: unknown; type?: unknown; text?: unknown };
+      try {
+        body = (await request.json()) as typeof body;
+      } catch {
+        return jsonError(400, "ADMIN_BAD_REQUEST", 'the body must be JSON: {"to": node, "text": message}');
+      }
+      const type = body.type ?? "note";
+      if (typeof body.to !== "string" || typeof body.text !== "string" || typeof type !== "string") {
+        return jsonError(400, "ADMIN_BAD_REQUEST", '"to" and "text" must be strings');
+      }
+      if (body.text.length > 64 * 1024) return jsonError(400, "ADMIN_BAD_REQUEST", '"text" is over 64 KiB');
+      try {
+        const { id } = await deps.sendDirect(body.to, type, new TextEncoder().encode(body.text));
+        audit.append({ actor: clientKey(request), action: "mesh.message", detail: `to ${body.to}` });
+        return jsonResponse({ id, queued: true }, 202);
+      } catch (err) {
+        const code = isKianaError(err) ? err.code : "ADMIN_BAD_REQUEST";
+        return jsonError(code === "MESH_PEER_UNKNOWN" ? 404 : 400, code, describeError(err));
+      }
     })
     .get("/metrics", async ({ request }) => {
       const auth = request.headers.get("authorization") ?? "";

@@ -9,7 +9,12 @@ import { createAuditLog, createLoginLimiter } from "../security/index.ts";
 import { openStore } from "../store/index.ts";
 import { createAccounts, createAdminApp, createSetupCodeKeeper } from "./index.ts";
 
-export function createHarness(opts: { metricsToken?: string } = {}) {
+export function createHarness(
+  opts: {
+    metricsToken?: string;
+    sendDirect?: (to: string, type: string, payload: Uint8Array) => Promise<{ id: string }>;
+  } = {},
+) {
   const dataDir = mkdtempSync(join(tmpdir(), "kiana-admin-"));
   let now = 1_800_000_000_000;
   const clock = () => now;
@@ -28,6 +33,7 @@ export function createHarness(opts: { metricsToken?: string } = {}) {
     log: createLogger({ write: () => {} }),
     metricsToken: opts.metricsToken ?? "",
     sessionMs: 3_600_000,
+    sendDirect: opts.sendDirect,
     status: async () => ({
       node: { name: "test-node", role: "hub", fleet: "dev", fingerprint: "00ff" },
       version: "0.0.0-test",

@@ -202,6 +202,11 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       log,
       onRefused: opts.onRefused,
     });
+    // Content stays private: the log records who, what kind and a hash, never the text.
+    direct.onMessage((from, type, payload, id) => {
+      const sha256 = new Bun.CryptoHasher("sha256").update(payload).digest("hex");
+      log.info({ from: from.name, type, id, bytes: payload.length, sha256 }, "direct message received");
+    });
     await heartbeat.start();
     await direct.start();
     log.info({ url, peers: roster.list().length }, "joined the fleet's broker");

@@ -11,6 +11,7 @@ import { enrolNode, tempDir, testFleet } from "../identity/test-fleet.test-helpe
 import { createNetnsLan, type NetnsLan, type WatchedProcess, waitFor, watch } from "./netns.test-helper.ts";
 
 const MAIN = join(import.meta.dir, "..", "main.ts");
+const ADMIN_CLIENT = join(import.meta.dir, "..", "admin", "admin-client.test-helper.ts");
 let lan: NetnsLan;
 const procs: WatchedProcess[] = [];
 
@@ -120,6 +121,32 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
     ["kitchen", "healthy"],
   ]);
   expect(report.peers.find((p) => p.name === "attic")?.addresses).toContain(lan.addresses[1]);
+
+  // An encrypted direct message from the hub's admin API reaches the kitchen satellite, once.
+  const setupCode = /setup code: (\S+)/.exec(hub.stderr())?.[1] ?? "";
+  const text = "dinner is ready";
+  const client = watch(
+    lan.run(lan.hosts[0] as string, [
+      process.execPath,
+      ADMIN_CLIENT,
+      "http://127.0.0.1:8080/",
+      setupCode,
+      "kitchen",
+      text,
+    ]),
+  );
+  await client.proc.exited;
+  expect(client.lines[0]).toMatchObject({ setup: 303, status: 202 });
+  const digest = new Bun.CryptoHasher("sha256").update(text).digest("hex");
+  await waitFor(
+    "the kitchen to receive the direct message",
+    () =>
+      sat.lines.some((l) => l.msg === "direct message received" && l.sha256 === digest && l.from === "hub"),
+    15_000,
+    [sat, hub, client],
+  );
+  await Bun.sleep(1000);
+  expect(sat.lines.filter((l) => l.msg === "direct message received")).toHaveLength(1);
 
   // mosquitto killed: the hub restarts it, every device reconnects and sees all three online again.
   const marks = all.map((p) => p.lines.length);
