@@ -36,4 +36,5 @@ const sent = await call("/api/v1/mesh/messages", {
   headers: { "content-type": "application/json", "x-csrf-token": status.csrfToken ?? "" },
 });
 console.log(JSON.stringify({ setup: setup.status, status: sent.status, body: await sent.json() }));
+
 export {};
