@@ -27,6 +27,8 @@ export interface HubBrokerOptions {
   log: Logger;
   runAsUser?: string;
   mosquittoPath?: string;
+  /** With managed = false: the system service's pid file, signalled to reload after a device is admitted. */
+  systemPidFile?: string;
 }
 
 export interface HubBroker {
@@ -111,6 +113,19 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
     writeAtomic(admittedFile, JSON.stringify([...devices.values()].map(encodeCertificate)), 0o640);
   };
 
+  /** The system mosquitto service re-reads passwords and ACL on SIGHUP, like our child. */
+  function reloadSystemBroker(): void {
+    const pidFile = opts.systemPidFile ?? "/run/mosquitto/mosquitto.pid";
+    try {
+      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGHUP");
+    } catch (err) {
+      opts.log.warn(
+        { pidFile, err: String(err) },
+        "could not ask the system mosquitto to reload; run: systemctl reload mosquitto",
+      );
+    }
+  }
+
   /** The broker is the fleet's spine: when it dies, start it again, waiting longer after each quick death. */
   function supervise(p: MosquittoProcess, attempt = 0): void {
     const startedAt = Date.now();
@@ -157,7 +172,8 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
         return;
       devices.set(cert.name, cert);
       writeFiles();
-      proc?.reload();
+      if (proc) proc.reload();
+      else if (!opts.managed) reloadSystemBroker();
       opts.log.info({ device: cert.name, role: cert.role }, "admitted device to the broker");
     },
     admitted: () => [...devices.values()],
