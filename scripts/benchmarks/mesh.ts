@@ -34,7 +34,6 @@ async function waitUntil(ok: () => boolean, timeoutMs: number, what: string): Pr
 
 const authority = testFleet("bench", Date.now());
 const a = enrolNode(authority, "sender", { now: Date.now() });
-const b = enrolNode(authority, "receiver", { now: Date.now() });
 const broker = await startTestBroker({
   fleet: "bench",
   hubs: [
