@@ -37,7 +37,10 @@ export type ErrorCode =
   | "TRANSFER_STALLED"
   | "TRANSFER_FAILED"
   | "TRANSFER_HASH_MISMATCH"
-  | "TRANSFER_UNAUTHORIZED";
+  | "TRANSFER_UNAUTHORIZED"
+  | "TRANSFER_SOURCE_INVALID"
+  | "TRANSFER_SOURCE_MISSING"
+  | "TRANSFER_REFUSED";
 
 export class KianaError extends Error {
   readonly code: ErrorCode;

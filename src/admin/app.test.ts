@@ -249,6 +249,50 @@ describe("mesh API", () => {
     expect(peers.peers.map((p) => p.name)).toEqual(["kitchen"]);
   });
 
+  test("offering a file needs a session and the CSRF header; answers 202 with the offer, 400/404 otherwise", async () => {
+    const offered: string[] = [];
+    h = createHarness({
+      sendFile: async (to, path) => {
+        if (to !== "attic") throw kianaError("MESH_PEER_UNKNOWN", `no enrolled device called ${to}`);
+        if (path !== "/srv/models/voice.onnx")
+          throw kianaError("TRANSFER_SOURCE_MISSING", `no file at ${path}`);
+        offered.push(`${to}:${path}`);
+        return { id: "ab12", name: "voice.onnx", size: 5, sha256: "00" };
+      },
+    });
+    const post = async (body: string, headers: Record<string, string> = {}) => {
+      const cookie = [...h.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+      const res = await h.app.handle(
+        new Request("http://localhost/api/v1/mesh/files", {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/json", cookie, ...headers },
+        }),
+      );
+      return {
+        status: res.status,
+        json: (await res.json()) as Record<string, unknown> & { error?: { code: string } },
+      };
+    };
+    const good = JSON.stringify({ to: "attic", path: "/srv/models/voice.onnx" });
+    expect((await post(good)).status).toBe(401);
+    await setUp(h);
+    expect((await post(good)).status).toBe(403);
+    const { csrfToken } = (await (await h.request("GET", "/api/v1/status")).json()) as { csrfToken: string };
+    const csrf = { "x-csrf-token": csrfToken };
+    const ok = await post(good, csrf);
+    expect(ok).toEqual({ status: 202, json: { id: "ab12", name: "voice.onnx", bytes: 5, sha256: "00" } });
+    expect(offered).toEqual(["attic:/srv/models/voice.onnx"]);
+    const relative = await post(JSON.stringify({ to: "attic", path: "models/voice.onnx" }), csrf);
+    expect([relative.status, relative.json.error?.code]).toEqual([400, "TRANSFER_SOURCE_INVALID"]);
+    expect((await post("{", csrf)).status).toBe(400);
+    const missing = await post(JSON.stringify({ to: "attic", path: "/srv/nothing" }), csrf);
+    expect([missing.status, missing.json.error?.code]).toEqual([404, "TRANSFER_SOURCE_MISSING"]);
+    const stranger = await post(JSON.stringify({ to: "garage", path: "/srv/models/voice.onnx" }), csrf);
+    expect([stranger.status, stranger.json.error?.code]).toEqual([404, "MESH_PEER_UNKNOWN"]);
+    expect(offered).toHaveLength(1);
+  });
+
   test("before joining a fleet, sending is a 503", async () => {
     h = createHarness();
     await setUp(h);

@@ -41,6 +41,8 @@ export interface AdminAppDeps {
   clientKey?(request: Request): string;
   /** Sends an end-to-end encrypted direct message; absent until this device has joined a fleet. */
   sendDirect?(to: string, type: string, payload: Uint8Array): Promise<{ id: string }>;
+  /** Offers a file on this device to a peer; absent until this device has joined a fleet. */
+  sendFile?(to: string, path: string): Promise<{ id: string; name: string; size: number; sha256: string }>;
 }
 
 const SESSION = "kiana_session";
@@ -231,6 +233,42 @@ export function createAdminApp(deps: AdminAppDeps) {
       } catch (err) {
         const code = isKianaError(err) ? err.code : "ADMIN_BAD_REQUEST";
         return jsonError(code === "MESH_PEER_UNKNOWN" ? 404 : 400, code, describeError(err));
+      }
+    })
+    .post("/api/v1/mesh/files", async ({ request }) => {
+      const s = session(request);
+      if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
+      if (!sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken))
+        return jsonError(
+          403,
+          "ADMIN_FORBIDDEN",
+          "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
+        );
+      if (!deps.sendFile)
+        return jsonError(503, "MESH_PEER_UNKNOWN", "this device has not joined a fleet yet");
+      const body = (await request.json().catch(() => undefined)) as
+        | { to?: unknown; path?: unknown }
+        | undefined;
+      if (typeof body?.to !== "string" || typeof body.path !== "string")
+        return jsonError(
+          400,
+          "ADMIN_BAD_REQUEST",
+          'the body must be JSON: {"to": node, "path": "/absolute/file"}',
+        );
+      if (!body.path.startsWith("/"))
+        return jsonError(400, "TRANSFER_SOURCE_INVALID", `"path" must be absolute, not ${body.path}`);
+      try {
+        const offer = await deps.sendFile(body.to, body.path);
+        audit.append({
+          actor: clientKey(request),
+          action: "mesh.file",
+          detail: `${body.path} to ${body.to}`,
+        });
+        return jsonResponse({ id: offer.id, name: offer.name, bytes: offer.size, sha256: offer.sha256 }, 202);
+      } catch (err) {
+        const code = isKianaError(err) ? err.code : "TRANSFER_FAILED";
+        const notFound = code === "MESH_PEER_UNKNOWN" || code === "TRANSFER_SOURCE_MISSING";
+        return jsonError(notFound ? 404 : 400, code, describeError(err));
       }
     })
     .get("/metrics", async ({ request }) => {

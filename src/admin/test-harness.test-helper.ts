@@ -7,12 +7,14 @@ import { createHealthRegistry } from "../platform/health.ts";
 import { createLogger } from "../platform/log.ts";
 import { createAuditLog, createLoginLimiter } from "../security/index.ts";
 import { openStore } from "../store/index.ts";
+import type { AdminAppDeps } from "./app.ts";
 import { createAccounts, createAdminApp, createSetupCodeKeeper } from "./index.ts";
 
 export function createHarness(
   opts: {
     metricsToken?: string;
     sendDirect?: (to: string, type: string, payload: Uint8Array) => Promise<{ id: string }>;
+    sendFile?: AdminAppDeps["sendFile"];
   } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), "kiana-admin-"));
@@ -34,6 +36,7 @@ export function createHarness(
     metricsToken: opts.metricsToken ?? "",
     sessionMs: 3_600_000,
     sendDirect: opts.sendDirect,
+    sendFile: opts.sendFile,
     status: async () => ({
       node: { name: "test-node", role: "hub", fleet: "dev", fingerprint: "00ff" },
       version: "0.0.0-test",

@@ -38,12 +38,15 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   let server: ReturnType<typeof Bun.serve> | undefined;
   let handler: Handler | undefined;
   let meshJoin: ((body: Uint8Array) => { status: number; json: unknown }) | undefined;
+  let meshTransfers: ((request: Request) => Response) | undefined;
   // Requests other than /healthz that arrive while the admin app loads wait for it.
   const starting = Promise.withResolvers<Handler>();
   server = listen(
     config,
     {
       "/healthz": () => healthzResponse(health),
+      // Each request carries a short-lived signed token from an enrolled peer: see src/mesh/transfer/auth.ts.
+      "/kiana/v1/transfer/*": (request) => meshTransfers?.(request) ?? notRunning(),
       // Authorised by the signed envelope in the body, not by a login: see src/mesh/join.ts.
       "/api/v1/mesh/join": async (request) => {
         if (request.method !== "POST" || !meshJoin) {
@@ -93,9 +96,19 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   const setupCode = admin.createSetupCodeKeeper({ dataDir: config.dataDir });
   const audit = security.createAuditLog({ store });
   const mesh = config.mesh.enabled
-    ? await startMesh({ config, store, keys, health, log, audit, port: server.port ?? config.admin.port })
+    ? await startMesh({
+        config,
+        store,
+        keys,
+        health,
+        log,
+        audit,
+        port: server.port ?? config.admin.port,
+        loadDataChannel: () => engines.load("datachannel"),
+      })
     : undefined;
   meshJoin = mesh?.node.join;
+  if (mesh) meshTransfers = (request) => mesh.node.transfers()?.httpHandler(request) ?? notRunning();
   // `kiana status` runs as another process: it reads the peer table from this snapshot.
   const stopPeerSnapshot = mesh ? writePeerSnapshots(config.dataDir, mesh.node) : () => {};
   // Read on first use: systeminformation is slow to load and rarely needed.
@@ -142,6 +155,14 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
           if (!direct)
             throw kianaError("MESH_PEER_UNKNOWN", "this device has not joined the fleet's broker yet");
           return direct.send(to, type, payload);
+        }
+      : undefined,
+    sendFile: mesh
+      ? (to, path) => {
+          const transfers = mesh.node.transfers();
+          if (!transfers)
+            throw kianaError("MESH_PEER_UNKNOWN", "this device has not joined the fleet's broker yet");
+          return transfers.send(to, path);
         }
       : undefined,
   });
@@ -197,6 +218,7 @@ async function startMesh(o: {
   log: Logger;
   audit: import("../security/index.ts").AuditLog;
   port: number;
+  loadDataChannel: () => Promise<unknown>;
 }) {
   const { config, store, keys, health } = o;
   const log = capabilityLogger(o.log, "mesh");
@@ -249,6 +271,13 @@ async function startMesh(o: {
     sequence: replay.createSequenceCounter(store, { sender: keys.fingerprint }),
     replay: replay.createSqliteReplayGuard({ store }),
     onRefused: (from, reason, detail) => refusalLog.refuse(from, reason, detail),
+    transfer: {
+      receivedDir: join(config.dataDir, "received"),
+      httpUrl: () => lanHttpUrl(config.admin.host, o.port, mdns.defaultInterfaces()),
+      paths: config.mesh.transferPaths,
+      loadDataChannel: o.loadDataChannel,
+      maxReceiveBytes: config.mesh.maxReceiveMb * 1024 * 1024,
+    },
     adapters: {
       mdns: (opts) => mdns.createMdns(opts),
       mqtt: (opts) => mqtt.createMqttTransport(opts),
@@ -271,6 +300,16 @@ async function startMesh(o: {
   });
   await node.start();
   return { node, refusals: refusalLog };
+}
+
+const notRunning = () => new Response("file transfers are not running on this device\n", { status: 503 });
+
+/** Where peers fetch our shared files: the admin listener, on a LAN address; none when it is loopback-only. */
+export function lanHttpUrl(host: string, port: number, addresses: string[]): string | undefined {
+  const wildcard = host === "0.0.0.0" || host === "::";
+  const addr = wildcard ? (addresses.find((a) => !a.includes(":")) ?? addresses[0]) : host;
+  if (!addr || addr === "localhost" || addr.startsWith("127.") || addr === "::1") return undefined;
+  return `http://${addr.includes(":") ? `[${addr}]` : addr}:${port}`;
 }
 
 export const PEERS_FILE = "peers.json";

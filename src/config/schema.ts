@@ -88,6 +88,19 @@ export const ConfigSchema = T.Object(
           default: [],
           description: "Fingerprints of certificates that are no longer trusted.",
         }),
+        transferPaths: T.Array(
+          T.Union([T.Literal("lan-http"), T.Literal("datachannel"), T.Literal("mqtt")]),
+          {
+            default: ["lan-http", "datachannel", "mqtt"],
+            description:
+              "Paths tried, in order, to fetch a file offered by a peer: lan-http (fastest on one LAN), datachannel (WebRTC, needs the engine), mqtt (through the broker).",
+          },
+        ),
+        maxReceiveMb: T.Integer({
+          minimum: 0,
+          default: 1024,
+          description: "Largest file accepted from a peer, in MiB; larger offers are refused.",
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -20,6 +20,17 @@ import { createPeerTable } from "./peers.ts";
 import type { RefusalReason } from "./refusals.ts";
 import type { ReplayGuard, SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
+import {
+  createTransferService,
+  type TransferService,
+  type TransferServiceOptions,
+} from "./transfer/index.ts";
+
+/** What the composition root decides about file transfers; the rest comes from the joined node. */
+export type MeshTransferOptions = Omit<
+  TransferServiceOptions,
+  "transport" | "fleet" | "node" | "keys" | "nextSeq" | "clock" | "log" | "open" | "knows"
+>;
 
 export interface MeshNodeOptions {
   node: {
@@ -44,6 +55,8 @@ export interface MeshNodeOptions {
   sequence: SequenceCounter;
   replay: ReplayGuard;
   onRefused(from: string | undefined, reason: RefusalReason, detail: string): void;
+  /** File transfers, started once joined; absent: none. */
+  transfer?: MeshTransferOptions;
   adapters: {
     mdns(opts: MdnsOptions): MdnsDiscovery;
     mqtt(opts: MqttTransportOptions): MqttTransport;
@@ -60,6 +73,8 @@ export interface MeshNode {
   transport(): MqttTransport | undefined;
   /** End-to-end encrypted, acknowledged messages to one peer; undefined until joined. */
   direct(): DirectMessaging | undefined;
+  /** Bulk file transfers to and from peers; undefined until joined. */
+  transfers(): TransferService | undefined;
   seal(type: string, body: Uint8Array): Uint8Array;
   open(bytes: Uint8Array): OpenResult;
   /** The hub's join endpoint (POST body → answer); undefined on other roles. */
@@ -112,6 +127,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   const peerTable = createPeerTable({ clock, intervalMs: opts.heartbeatMs });
   let heartbeat: Heartbeat | undefined;
   let direct: DirectMessaging | undefined;
+  let transfers: TransferService | undefined;
   peerTable.onChange((peer, previous) => {
     log.info({ peer: peer.name, state: peer.state, previous }, "peer health");
     if (peer.state === "healthy") direct?.retryNow(peer.fingerprint);
@@ -209,6 +225,40 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     });
     await heartbeat.start();
     await direct.start();
+    if (opts.transfer) {
+      const service = createTransferService({
+        ...opts.transfer,
+        transport,
+        fleet,
+        node: node.name,
+        keys,
+        nextSeq: () => opts.sequence.next(),
+        clock,
+        log,
+        open: {
+          roster: roster.get,
+          fleetPublicKey: membership.fleet.publicKey,
+          fleetId: fleet,
+          revoked,
+          certCache: roster.cache,
+        },
+        knows: (n) => roster.byName(n) !== undefined,
+      });
+      // Transfers failing to start leave the rest of the mesh running.
+      await service.start().then(
+        () => {
+          transfers = service;
+        },
+        (err: unknown) => {
+          health.set({
+            code: "MESH_TRANSFERS_FAILED",
+            severity: "warning",
+            message: `File transfers did not start: ${(err as Error).message}`,
+          });
+          void service.stop();
+        },
+      );
+    }
     log.info({ url, peers: roster.list().length }, "joined the fleet's broker");
   }
 
@@ -299,6 +349,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       cancelRetry?.();
       await heartbeat?.stop().catch(() => {});
       await direct?.stop().catch(() => {});
+      await transfers?.stop().catch(() => {});
       peerTable.stop();
       await unfollowPresence?.().catch(() => {});
       await detach?.().catch(() => {});
@@ -309,6 +360,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     roster: () => roster?.list() ?? [],
     transport: () => transport,
     direct: () => direct,
+    transfers: () => transfers,
     seal,
     open,
     peers() {

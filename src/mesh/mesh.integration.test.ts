@@ -3,35 +3,14 @@
 // enrolled in another fleet is refused. Addresses exist only inside the namespaces this test makes.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { encodeCertificate } from "../identity/enrolment.ts";
-import { encodeFleetInfo } from "../identity/fleet-authority.ts";
-import { joinFleet } from "../identity/fleet-membership.ts";
-import { loadNodeKeys } from "../identity/node-keys.ts";
-import { enrolNode, tempDir, testFleet } from "../identity/test-fleet.test-helper.ts";
+import { testFleet } from "../identity/test-fleet.test-helper.ts";
+import { enrolledDataDir } from "./enrolled-node.test-helper.ts";
 import { createNetnsLan, type NetnsLan, type WatchedProcess, waitFor, watch } from "./netns.test-helper.ts";
 
 const MAIN = join(import.meta.dir, "..", "main.ts");
 const ADMIN_CLIENT = join(import.meta.dir, "..", "admin", "admin-client.test-helper.ts");
 let lan: NetnsLan;
 const procs: WatchedProcess[] = [];
-
-function enrolledDataDir(
-  authority: ReturnType<typeof testFleet>,
-  name: string,
-  role: "hub" | "node" | "satellite",
-) {
-  const dataDir = tempDir(`kiana-${name}-`);
-  const keys = loadNodeKeys({ dataDir });
-  const { cert } = enrolNode(authority, name, { role, keys, now: Date.now() });
-  joinFleet({
-    dataDir,
-    keys,
-    certificateText: encodeCertificate(cert),
-    fleetInfoText: encodeFleetInfo(authority),
-    now: Date.now(),
-  });
-  return dataDir;
-}
 
 function start(
   host: number,
@@ -131,8 +110,8 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
       ADMIN_CLIENT,
       "http://127.0.0.1:8080/",
       setupCode,
-      "kitchen",
-      text,
+      "/api/v1/mesh/messages",
+      JSON.stringify({ to: "kitchen", text }),
     ]),
   );
   await client.proc.exited;

@@ -27,6 +27,12 @@ export type {
   SharedFile,
   TransferPath,
 } from "./ports.ts";
+export { type ReceivedFile, safeFileName } from "./receive-queue.ts";
+export {
+  createTransferService,
+  type TransferService,
+  type TransferServiceOptions,
+} from "./service.ts";
 export { createRtcSignalling, type RtcSignalling } from "./signalling.ts";
 export {
   type Announcement,
