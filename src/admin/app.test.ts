@@ -196,6 +196,8 @@ describe("unauthenticated endpoints", () => {
     expect(text).toMatch(/^kiana_uptime_seconds 42$/m);
     expect(text).toContain('kiana_mesh_refused_total{reason="replay"} 3');
     expect(text).toContain('kiana_mesh_peers{state="healthy"} 1');
+    expect(text).toContain('kiana_mesh_messages_total{event="delivered"} 2');
+    expect(text).toContain('kiana_mesh_transfers_total{event="receivedBytes"} 52428800');
   });
 
   test("unknown paths are a 404", async () => {

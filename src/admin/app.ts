@@ -24,6 +24,9 @@ export interface AdminStatus {
   peers: OverviewModel["peers"];
   /** Refused mesh messages by reason, for /metrics. */
   refusals: { reason: string; count: number }[];
+  /** Direct-message and file-transfer counters by event, for /metrics; empty before joining. */
+  messages?: Record<string, number>;
+  transfers?: Record<string, number>;
 }
 
 export interface AdminAppDeps {

@@ -56,6 +56,20 @@ export function renderMetrics(st: AdminStatus, health: HealthEntry[]): string {
       st.peers.filter((p) => p.state === state).length,
     ]),
   );
+  const events = (counts: Record<string, number> | undefined): [string, number][] =>
+    Object.entries(counts ?? {}).map(([event, n]) => [`{event="${label(event)}"}`, n]);
+  metric(
+    "kiana_mesh_messages_total",
+    "Direct messages by event (sent, delivered, duplicates, acked, dropped).",
+    "counter",
+    events(st.messages),
+  );
+  metric(
+    "kiana_mesh_transfers_total",
+    "File transfers by event (offered, received, failed, refused).",
+    "counter",
+    events(st.transfers),
+  );
   metric(
     "kiana_health_problem",
     "Open health problems by code and severity.",

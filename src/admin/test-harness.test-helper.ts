@@ -53,6 +53,8 @@ export function createHarness(
         { name: "kitchen", role: "satellite", fingerprint: "ab", state: "healthy", addresses: ["10.0.0.7"] },
       ],
       refusals: [{ reason: "replay", count: 3 }],
+      messages: { sent: 4, delivered: 2 },
+      transfers: { received: 1, receivedBytes: 52428800 },
     }),
   });
 

@@ -130,6 +130,8 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       engines: engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
       peers: mesh?.node.peers() ?? [],
       refusals: mesh?.refusals.counts() ?? [],
+      messages: { ...mesh?.node.direct()?.stats() },
+      transfers: { ...mesh?.node.transfers()?.stats() },
       stats: {
         cpuLoadPercent: stats.cpuLoadPercent,
         memoryUsedBytes: stats.memory.usedBytes,

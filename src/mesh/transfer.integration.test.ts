@@ -27,6 +27,7 @@ function start(host: number, dataDir: string, name: string, paths: string): Watc
       KIANA_LOG_FORMAT: "json",
       KIANA_MESH_HEARTBEAT_SECONDS: "1",
       KIANA_MESH_TRANSFER_PATHS: paths,
+      KIANA_ADMIN_METRICS_TOKEN: "metrics-test-token",
     }),
   );
   procs.push(p);
@@ -121,6 +122,16 @@ test("a 50 MB file offered by the hub arrives intact over LAN HTTP, MQTT and a d
     expect(onDisk).toBe(sha256);
   }
   console.log(`three 50 MB transfers in ${seconds.toFixed(1)} s`);
+
+  // The receiver's /metrics counts the transfer (fetched inside its namespace with the bearer token).
+  const scrape = lan.run(lan.hosts[1] as string, [
+    process.execPath,
+    "-e",
+    'const r = await fetch("http://127.0.0.1:8080/metrics", { headers: { authorization: "Bearer metrics-test-token" } }); console.log(await r.text());',
+  ]);
+  const metrics = await new Response(scrape.stdout).text();
+  expect(metrics).toContain('kiana_mesh_transfers_total{event="received"} 1');
+  expect(metrics).toContain(`kiana_mesh_transfers_total{event="receivedBytes"} ${50 * MB}`);
   Object.assign(state, {
     hubData,
     setupCode,

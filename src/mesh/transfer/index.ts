@@ -32,6 +32,7 @@ export {
   createTransferService,
   type TransferService,
   type TransferServiceOptions,
+  type TransferStats,
 } from "./service.ts";
 export { createRtcSignalling, type RtcSignalling } from "./signalling.ts";
 export {

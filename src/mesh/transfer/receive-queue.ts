@@ -64,8 +64,12 @@ export function createReceiveQueue(opts: ReceiveQueueOptions) {
   const ctl = new AbortController();
   let unsubscribe: (() => Promise<void>) | undefined;
 
-  const failed = (from: string, offer: TransferOffer, reason: string, extra: object = {}) =>
+  /** Counters for /metrics: every failed attempt round, every refused offer, every file received. */
+  const stats = { received: 0, receivedBytes: 0, failed: 0, refusedOffers: 0 };
+  const failed = (from: string, offer: TransferOffer, reason: string, extra: object = {}) => {
+    stats.failed++;
     log.warn({ from, name: offer.name, bytes: offer.size, reason, ...extra }, "file transfer failed");
+  };
 
   /** The destination for an offer; a second file of the same name gets its hash in the name. */
   function destination(offer: TransferOffer): string {
@@ -117,6 +121,8 @@ export function createReceiveQueue(opts: ReceiveQueueOptions) {
           file: res.path,
           attempts,
         };
+        stats.received++;
+        stats.receivedBytes += offer.size;
         log.info({ ...file, attempts: attempts.length, tried: attempts }, "file received");
         opts.onReceived?.(file);
         return;
@@ -142,13 +148,17 @@ export function createReceiveQueue(opts: ReceiveQueueOptions) {
   }
 
   return {
+    stats: () => ({ ...stats }),
     async start() {
       unsubscribe = await onFileOffered({
         transport: opts.transport,
         fleet: opts.fleet,
         node: opts.node,
         open: opts.open,
-        onRefused: (detail) => log.warn({ detail }, "file offer refused"),
+        onRefused: (detail) => {
+          stats.refusedOffers++;
+          log.warn({ detail }, "file offer refused");
+        },
         handler: (a, sender) => {
           const { offer } = a;
           if (seen.has(offer.id)) return;

@@ -61,6 +61,17 @@ export interface TransferService {
   send(to: string, path: string): Promise<TransferOffer>;
   /** The receiving paths in use, after the data-channel engine was tried. */
   readonly paths: readonly PathName[];
+  /** Counters for /metrics. */
+  stats(): TransferStats;
+}
+
+export interface TransferStats {
+  offered: number;
+  received: number;
+  receivedBytes: number;
+  failed: number;
+  refusedOffers: number;
+  requestsRefused: number;
 }
 
 const diskFree = (dir: string) => {
@@ -76,7 +87,12 @@ export function createTransferService(opts: TransferServiceOptions): TransferSer
   const expiries = new Set<() => void>();
   let paths: TransferPath[] = [];
   let handler: ((req: Request) => Response) | undefined;
-  const refused = (detail: unknown) => log.warn({ detail }, "transfer request refused");
+  const counters = { offered: 0, requestsRefused: 0 };
+  let receiving: ReturnType<typeof createReceiveQueue> | undefined;
+  const refused = (detail: unknown) => {
+    counters.requestsRefused++;
+    log.warn({ detail }, "transfer request refused");
+  };
 
   async function loadDataChannel(): Promise<DataChannelModule | undefined> {
     if (!opts.paths.includes("datachannel")) return undefined;
@@ -95,6 +111,10 @@ export function createTransferService(opts: TransferServiceOptions): TransferSer
   }
 
   return {
+    stats: () => ({
+      ...counters,
+      ...(receiving?.stats() ?? { received: 0, receivedBytes: 0, failed: 0, refusedOffers: 0 }),
+    }),
     get paths() {
       return paths.map((p) => p.name);
     },
@@ -142,6 +162,7 @@ export function createTransferService(opts: TransferServiceOptions): TransferSer
         ...(opts.onReceived ? { onReceived: opts.onReceived } : {}),
       });
       await queue.start();
+      receiving = queue;
       closers.push(() => queue.stop());
       log.info({ paths: paths.map((p) => p.name) }, "file transfers ready");
     },
@@ -186,6 +207,7 @@ export function createTransferService(opts: TransferServiceOptions): TransferSer
         expiries.delete(cancel);
       }, opts.shareTtlMs ?? 3_600_000);
       expiries.add(cancel);
+      counters.offered++;
       log.info({ to, id: offer.id, name: offer.name, bytes: offer.size, httpUrl }, "file offered");
       return offer;
     },
