@@ -206,6 +206,22 @@ describe("unauthenticated endpoints", () => {
   });
 });
 
+describe("peers page", () => {
+  test("lists peers with state, address and fingerprint, behind the login", async () => {
+    h = createHarness();
+    expect((await h.request("GET", "/peers")).headers.get("location")).toBe("/setup");
+    await setUp(h);
+    const page = await h.request("GET", "/peers");
+    expect(page.status).toBe(200);
+    const body = await page.text();
+    expect(body).toMatch(
+      /<td>kitchen<\/td><td>satellite<\/td><td class="ok">healthy<\/td><td>10\.0\.0\.7<\/td><td><code>ab<\/code><\/td>/,
+    );
+    h.jar.clear();
+    expect((await h.request("GET", "/peers")).headers.get("location")).toBe("/login");
+  });
+});
+
 describe("mesh API", () => {
   test("sending a direct message needs a session and the CSRF header; unknown peers are a 404", async () => {
     const sent: string[] = [];

@@ -10,7 +10,7 @@ import { type Accounts, MIN_PASSWORD_LENGTH } from "./accounts.ts";
 import { healthzResponse } from "./healthz.ts";
 import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
-import { loginPage, type OverviewModel, overviewPage, setupPage, statsCells } from "./pages.ts";
+import { loginPage, type OverviewModel, overviewPage, peersPage, setupPage, statsCells } from "./pages.ts";
 import type { SetupCodeKeeper } from "./setup-code.ts";
 
 export interface AdminStatus {
@@ -106,6 +106,15 @@ export function createAdminApp(deps: AdminAppDeps) {
           health: health.list(),
           csrfToken: s.csrfToken,
         }),
+      );
+    })
+    .get("/peers", async ({ request }) => {
+      if (!accounts.isSetUp()) return redirect("/setup");
+      const s = session(request);
+      if (!s) return redirect("/login");
+      const st = await deps.status();
+      return htmlResponse(
+        peersPage({ nodeName: st.node.name, role: st.node.role, peers: st.peers, csrfToken: s.csrfToken }),
       );
     })
     .get("/setup", () => {

@@ -23,7 +23,7 @@ export interface OverviewModel {
 const STYLE = `
 *{box-sizing:border-box}body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2430}
 header{background:#1d2430;color:#fff;padding:.7rem 1.2rem;display:flex;gap:1rem;align-items:center}
-header h1{font-size:1.1rem;margin:0;flex:1}header form{margin:0}main{max-width:60rem;margin:1.2rem auto;padding:0 1rem}
+header h1{font-size:1.1rem;margin:0}header nav{flex:1}header a{color:#cfe0ff}header form{margin:0}main{max-width:60rem;margin:1.2rem auto;padding:0 1rem}
 section{background:#fff;border-radius:8px;padding:1rem 1.2rem;margin-bottom:1rem;box-shadow:0 1px 2px #0002}
 h2{font-size:1rem;margin:0 0 .6rem}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eee;vertical-align:top}
 th{width:12rem;color:#555;font-weight:500}label{display:block;margin:.7rem 0 .2rem}input{font:inherit;padding:.45rem;width:100%;max-width:22rem;border:1px solid #bbb;border-radius:5px}
@@ -92,8 +92,29 @@ const rows = (pairs: [string, string][], idPrefix = "") =>
       html`<tr><th>${k}</th><td${idPrefix ? raw(` id="${idPrefix}${k.toLowerCase().replace(/\W+/g, "-")}"`) : ""}>${v}</td></tr>`,
   );
 
+function peersTable(peers: OverviewModel["peers"], detailed: boolean): Raw {
+  if (peers.length === 0) return html`<p id="peers-none">No other devices seen yet.</p>`;
+  const state = (s: string) => (s === "failed" ? "sev-error" : s === "degraded" ? "warning" : "ok");
+  return html`<table id="peers"><tr><th>Name</th><th>Role</th><th>State</th><th>Address</th>${detailed ? html`<th>Fingerprint</th>` : ""}</tr>${peers.map(
+    (p) =>
+      html`<tr><td>${p.name}</td><td>${p.role}</td><td class="${state(p.state)}">${p.state}</td><td>${p.addresses.join(", ")}</td>${detailed ? html`<td><code>${p.fingerprint}</code></td>` : ""}</tr>`,
+  )}</table>`;
+}
+
+function pageHeader(nodeName: string, role: string, csrfToken: string): Raw {
+  return html`<nav><a href="/">Overview</a> · <a href="/peers">Peers</a></nav><span>${nodeName} · ${role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrfToken}"><button type="submit">Log out</button></form>`;
+}
+
+/** The peer table: enrolled devices with their heartbeat health, and devices only seen over mDNS. */
+export function peersPage(m: Pick<OverviewModel, "nodeName" | "role" | "peers" | "csrfToken">): string {
+  const body = html`<section><h2>Peers</h2>
+<p>healthy: heartbeats arrive · degraded: 2 missed · failed: 5 missed · online/offline: the broker's presence · discovered: seen on the LAN, not enrolled in this fleet.</p>
+${peersTable(m.peers, true)}</section>`;
+  return layout("Peers", body, pageHeader(m.nodeName, m.role, m.csrfToken));
+}
+
 export function overviewPage(m: OverviewModel): string {
-  const header = html`<span>${m.nodeName} · ${m.role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${m.csrfToken}"><button type="submit">Log out</button></form>`;
+  const header = pageHeader(m.nodeName, m.role, m.csrfToken);
   const health =
     m.health.length === 0
       ? html`<p class="ok" id="health-ok">No problems.</p>`
@@ -111,14 +132,7 @@ export function overviewPage(m: OverviewModel): string {
   ])}</table></section>
 <section><h2>Now</h2><table id="stats">${rows(statsCells(m.stats), "stat-")}</table></section>
 <section><h2>Health</h2>${health}</section>
-<section><h2>Peers</h2>${
-    m.peers.length === 0
-      ? html`<p id="peers-none">No other devices seen yet.</p>`
-      : html`<table id="peers"><tr><th>Name</th><th>Role</th><th>State</th><th>Address</th></tr>${m.peers.map(
-          (p) =>
-            html`<tr><td>${p.name}</td><td>${p.role}</td><td class="${p.state === "failed" ? "sev-error" : p.state === "degraded" ? "warning" : "ok"}">${p.state}</td><td>${p.addresses.join(", ")}</td></tr>`,
-        )}</table>`
-  }</section>
+<section><h2><a href="/peers">Peers</a></h2>${peersTable(m.peers, false)}</section>
 <section><h2>Hardware</h2><table id="hardware">${rows(m.profileRows)}</table></section>
 <section><h2>Engines</h2><table>${m.engines.map(
     (e) =>
