@@ -1,6 +1,7 @@
 // Benchmark: MiB/s of each transfer path (LAN HTTP, data channel, MQTT via memory bus and via mosquitto)
-// against a plain TCP socket moving the same bytes on loopback, then a data-channel soak with throughput
-// per 64 MiB, stall detection and RSS. Usage: scripts/bench mesh-transfer [--mb 64] [--soak-mb 1024]
+// against a plain TCP socket moving the same bytes on loopback, then a soak per path (data channel, LAN
+// HTTP, MQTT via mosquitto) with throughput per 64 MiB, stall detection, RSS and sha256.
+// Usage: scripts/bench mesh-transfer [--mb 64] [--soak-mb 1024] [--soak-mqtt-mb 1024]
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createMemoryBus } from "../../src/mesh/adapters/memory.ts";
@@ -12,8 +13,9 @@ import type { DataChannelModule } from "../../src/mesh/transfer/datachannel-comm
 import { createDataChannelPath } from "../../src/mesh/transfer/datachannel-path.ts";
 import { createDataChannelServer, type ReadRange } from "../../src/mesh/transfer/datachannel-server.ts";
 import { createLanHttpPath, startLanHttpServer } from "../../src/mesh/transfer/lan-http-path.ts";
+import type { TransferOffer } from "../../src/mesh/transfer/manifest.ts";
 import { createMqttPath, startMqttTransferServer } from "../../src/mesh/transfer/mqtt-path.ts";
-import type { ChunkSink, TransferPath } from "../../src/mesh/transfer/ports.ts";
+import type { ChunkSink, FileCatalog, PeerRef, TransferPath } from "../../src/mesh/transfer/ports.ts";
 import { createRtcSignalling } from "../../src/mesh/transfer/signalling.ts";
 import { FLEET, tempFolder, testPeers, writeTestFile } from "../../src/mesh/transfer/transfer.test-helper.ts";
 import { receiveFile } from "../../src/mesh/transfer/transfer.ts";
@@ -138,10 +140,14 @@ async function rawChannelSoak(
   return { received, ms: stalled ? ms - o.stallMs : ms, stalled, buffered };
 }
 
-const { values } = parseArgs({ options: { mb: { type: "string" }, "soak-mb": { type: "string" } } });
+const { values } = parseArgs({
+  options: { mb: { type: "string" }, "soak-mb": { type: "string" }, "soak-mqtt-mb": { type: "string" } },
+});
 const MiB = 1024 * 1024;
 const SIZE = Number(values.mb ?? 64) * MiB;
 const SOAK = Number(values["soak-mb"] ?? 1024) * MiB;
+// MQTT moves ~13 MiB/s on loopback, so its soak has its own size (1 GiB: about 80 s of the run).
+const SOAK_MQTT = Number(values["soak-mqtt-mb"] ?? 1024) * MiB;
 const STEP = 64 * MiB;
 const rtc = { bindAddress: "127.0.0.1" };
 const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
@@ -191,6 +197,97 @@ async function timed(name: string, path: TransferPath, httpUrl?: string) {
   const ms = performance.now() - t0;
   await Bun.file(res.path).delete();
   return { name, ms, mbps: mbps(SIZE, ms) };
+}
+
+interface SoakResult {
+  name: string;
+  asked: number;
+  received: number;
+  ms: number;
+  steps: { at: number; mbps: number }[];
+  error: string;
+  rssBefore: number;
+  rssPeak: number;
+  rssAfter: number;
+  rssAfterGc: number;
+  sha: string;
+}
+
+/**
+ * One path's fetch into a sink that only counts and hashes (no disk on the receiving side): MiB/s per
+ * 64 MiB, a watchdog that aborts after `stallMs` without a byte, and the RSS of this process (both ends
+ * run here) before, at its peak (sampled every 250 ms) and after.
+ */
+async function soak(
+  name: string,
+  path: TransferPath,
+  o: { offer: TransferOffer; peer: PeerRef; expectSha?: string; stallMs: number },
+): Promise<SoakResult> {
+  const size = o.offer.size;
+  const hasher = new Bun.CryptoHasher("sha256");
+  const steps: { at: number; mbps: number }[] = [];
+  let received = 0;
+  let lastAt = 0;
+  let lastMark = performance.now();
+  const sink: ChunkSink = {
+    get offset() {
+      return received;
+    },
+    async append(b) {
+      if (o.expectSha) hasher.update(b);
+      received += b.length;
+      if (received - lastAt >= STEP || received === size) {
+        const now = performance.now();
+        steps.push({ at: received, mbps: mbps(received - lastAt, now - lastMark) });
+        lastAt = received;
+        lastMark = now;
+      }
+    },
+  };
+  Bun.gc(true);
+  const rssBefore = rssMiB();
+  let rssPeak = rssBefore;
+  const ac = new AbortController();
+  let seen = -1;
+  let lastMove = performance.now();
+  const watch = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMiB());
+    if (received !== seen) {
+      seen = received;
+      lastMove = performance.now();
+    } else if (performance.now() - lastMove > o.stallMs && !ac.signal.aborted)
+      ac.abort(new Error(`STALLED: no byte for ${o.stallMs} ms at ${received}/${size}`));
+  }, 250);
+  const t0 = performance.now();
+  let error = "none";
+  await path.fetch({ offer: o.offer, peer: o.peer, sink, signal: ac.signal }).catch((err) => {
+    error = ac.signal.aborted ? String(ac.signal.reason) : String(err);
+  });
+  const ms = performance.now() - t0;
+  clearInterval(watch);
+  if (error === "none" && received !== size) error = `ended at ${received}/${size}`;
+  const rssAfter = rssMiB();
+  Bun.gc(true);
+  const rssAfterGc = rssMiB();
+  const sha = !o.expectSha
+    ? "n/a (generated bytes)"
+    : received === size && hasher.digest("hex") === o.expectSha
+      ? "match"
+      : "MISMATCH";
+  return { name, asked: size, received, ms, steps, error, rssBefore, rssPeak, rssAfter, rssAfterGc, sha };
+}
+
+function printSoak(r: SoakResult) {
+  console.log(
+    `\n${r.name} soak: ${r.asked / MiB} MiB asked, ${(r.received / MiB).toFixed(0)} MiB received in ${(r.ms / 1000).toFixed(1)} s`,
+  );
+  console.log("| MiB | MiB/s over the last 64 MiB |");
+  console.log("|---:|---:|");
+  for (const m of r.steps) console.log(`| ${Math.round(m.at / MiB)} | ${m.mbps.toFixed(1)} |`);
+  console.log(
+    `average ${mbps(r.received, r.ms).toFixed(1)} MiB/s; stall/error: ${r.error}; sha256: ${r.sha}; ` +
+      `RSS ${r.rssBefore} MiB before, ${r.rssPeak} MiB peak, ${r.rssAfter} MiB after, ${r.rssAfterGc} MiB after a full GC`,
+  );
 }
 
 const rows: { name: string; ms: number; mbps: number }[] = [];
@@ -276,7 +373,9 @@ try {
   for (const r of rows)
     console.log(`| ${r.name} | ${r.ms.toFixed(0)} | ${r.mbps.toFixed(1)} | ${(r.mbps / base).toFixed(3)}× |`);
 
-  // Soak through our own server and path, bytes generated (no disk), counted by the sink.
+  // Soaks through our own servers and paths, counted and hashed by the sink (no disk on the receiving end).
+  const soaks: SoakResult[] = [];
+  // Data channel: bytes generated by the server (no disk).
   const block = new Uint8Array(offer.chunkSize).fill(0xa5);
   const generated: ReadRange = async (_p, start, end) => block.subarray(0, end - start);
   const soakCatalog = { get: () => ({ offer: { ...offer, size: SOAK }, path: "(generated)" }) };
@@ -295,40 +394,85 @@ try {
     rtc,
     stallMs: 5000,
   });
-  const rssBefore = rssMiB();
-  const marks: { at: number; mbps: number }[] = [];
-  let received = 0;
-  let lastMark = performance.now();
-  const counting: ChunkSink = {
-    get offset() {
-      return received;
-    },
-    async append(b) {
-      received += b.length;
-      if (received % STEP < b.length || received === SOAK) {
-        const now = performance.now();
-        marks.push({ at: received, mbps: mbps(STEP, now - lastMark) });
-        lastMark = now;
-      }
-    },
+  soaks.push(
+    await soak("data channel (libdatachannel)", soakPath, {
+      offer: { ...offer, size: SOAK },
+      peer,
+      stallMs: 10_000,
+    }),
+  );
+  printSoak(soaks[0] as SoakResult);
+
+  // LAN HTTP and MQTT serve from disk: a real file of the soak size, written once (same seed, so a
+  // smaller MQTT file is a prefix of the same bytes).
+  const soakFile = async (size: number, file: string) => {
+    const t = performance.now();
+    const sha256 = await writeTestFile(join(tmp.dir, file), size, 43);
+    console.log(`\n(wrote ${size / MiB} MiB soak file in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    const soakOffer: TransferOffer = { ...offer, size, sha256 };
+    const soakFiles: FileCatalog = { get: () => ({ offer: soakOffer, path: join(tmp.dir, file) }) };
+    return { soakOffer, soakFiles };
   };
-  const t0 = performance.now();
-  let soakError = "none";
-  await soakPath
-    .fetch({ offer: { ...offer, size: SOAK }, peer, sink: counting, signal: new AbortController().signal })
-    .catch((err) => {
-      soakError = String(err);
-    });
-  const soakMs = performance.now() - t0;
-  console.log(
-    `\ndata-channel soak through the transfer path: ${SOAK / MiB} MiB asked, ${(received / MiB).toFixed(0)} MiB received`,
+  const big = await soakFile(SOAK, "soak.bin");
+  const soakHttp = startLanHttpServer({
+    catalog: big.soakFiles,
+    open: alice.auth.opener(),
+    audience: alice.fp,
+    clock,
+    hostname: "127.0.0.1",
+  });
+  cleanups.push(soakHttp.stop);
+  soaks.push(
+    await soak("LAN HTTP range (signed token)", createLanHttpPath({ seal: bob.auth.seal, clock }), {
+      offer: big.soakOffer,
+      peer: { ...peer, httpUrl: soakHttp.url },
+      expectSha: big.soakOffer.sha256,
+      stallMs: 10_000,
+    }),
   );
-  console.log("| MiB | MiB/s over the last 64 MiB |");
-  console.log("|---:|---:|");
-  for (const m of marks) console.log(`| ${Math.round(m.at / MiB)} | ${m.mbps.toFixed(1)} |`);
-  console.log(
-    `average ${mbps(received, soakMs).toFixed(1)} MiB/s; stall/error: ${soakError}; RSS ${rssBefore} MiB before, ${rssMiB()} MiB after`,
+  printSoak(soaks[1] as SoakResult);
+  await soakHttp.stop();
+
+  const mq = SOAK_MQTT === SOAK ? big : await soakFile(SOAK_MQTT, "soak-mqtt.bin");
+  await brokerServer.close(); // one answering server per node on the broker
+  const mqttSoakServer = await startMqttTransferServer({
+    transport: mA,
+    fleet: FLEET,
+    node: "alice",
+    catalog: mq.soakFiles,
+    seal: alice.auth.seal,
+    open: alice.auth.opener(),
+  });
+  cleanups.push(mqttSoakServer.close);
+  soaks.push(
+    await soak("MQTT chunks (mosquitto)", mqttPath(mB), {
+      offer: mq.soakOffer,
+      peer,
+      expectSha: mq.soakOffer.sha256,
+      stallMs: 10_000,
+    }),
   );
+  printSoak(soaks[2] as SoakResult);
+  if (SOAK_MQTT !== SOAK)
+    console.log(`NOTE: the MQTT soak moved ${SOAK_MQTT / MiB} MiB, not ${SOAK / MiB} MiB`);
+
+  console.log("\nsoak summary (MiB/s per 64 MiB; RSS of this process, both ends included)");
+  console.log(
+    "| path | MiB asked | MiB received | min MiB/s | max MiB/s | avg MiB/s | stall/error | RSS before → peak → after → after GC, MiB | sha256 |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---|---|---|");
+  for (const r of soaks) {
+    const v = r.steps.map((m) => m.mbps);
+    const f = (x: number) => (v.length ? x.toFixed(1) : "-");
+    console.log(
+      `| ${r.name} | ${r.asked / MiB} | ${(r.received / MiB).toFixed(0)} | ${f(Math.min(...v))} | ${f(Math.max(...v))} | ` +
+        `${mbps(r.received, r.ms).toFixed(1)} | ${r.error} | ${r.rssBefore} → ${r.rssPeak} → ${r.rssAfter} → ${r.rssAfterGc} | ${r.sha} |`,
+    );
+  }
+  for (const f of ["soak.bin", "soak-mqtt.bin"])
+    await Bun.file(join(tmp.dir, f))
+      .delete()
+      .catch(() => {});
 
   // The reported stall, reproduced: the same raw loop, once holding the remote DataChannel and once not.
   for (const retain of [true, false]) {
