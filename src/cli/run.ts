@@ -277,6 +277,7 @@ async function startMesh(o: {
       receivedDir: join(config.dataDir, "received"),
       httpUrl: () => lanHttpUrl(config.admin.host, o.port, mdns.defaultInterfaces()),
       paths: config.mesh.transferPaths,
+      rtc: { iceServers: [...config.mesh.iceServers] },
       loadDataChannel: o.loadDataChannel,
       maxReceiveBytes: config.mesh.maxReceiveMb * 1024 * 1024,
     },

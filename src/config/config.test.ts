@@ -98,6 +98,11 @@ describe("config errors name the field, the value, the source and the rule", () 
     ],
     ["name not a DNS label", { flags: { name: "Kitchen Pi" } }, /^node\.name = "Kitchen Pi" .*must match/],
     [
+      "a list element that breaks its rule names its index and the list's source",
+      { env: { KIANA_MESH_ICE_SERVERS: "stun:ok.lan:3478,http://not-ice" } },
+      /^mesh\.iceServers\.1 = "http:\/\/not-ice" \(from KIANA_MESH_ICE_SERVERS\): must match \S+$/,
+    ],
+    [
       "unknown --set field",
       { flags: { set: "admin.prot=1" } },
       /^admin\.prot = "1" \(from --set\): is not a known setting/,

@@ -115,7 +115,9 @@ function ruleFor(schema: TSchema, value: unknown, message: string): string {
     return `must be ${range}`;
   }
   if (schema.type === "string" && typeof value !== "string") return "must be a string";
-  if (typeof schema.pattern === "string") return `must match ${schema.pattern}: ${schema.description ?? ""}`;
+  if (typeof schema.pattern === "string") {
+    return `must match ${schema.pattern}${schema.description ? `: ${schema.description}` : ""}`;
+  }
   return message.replace(/^Expected/, "must be");
 }
 
@@ -189,7 +191,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<KianaConfig> 
   const first = Value.Errors(ConfigSchema, withDefaults).First();
   if (first) {
     const field = first.path.replace(/^\//, "").split("/").join(".") || "(root)";
-    const source = sources.get(field) ?? configFile ?? "defaults";
+    // An element of a list reports the list's source (mesh.revoked.2 → mesh.revoked).
+    const source =
+      sources.get(field) ?? sources.get(field.replace(/(\.\d+)+$/, "")) ?? configFile ?? "defaults";
     fail(field, first.value, source, ruleFor(first.schema, first.value, first.message));
   }
   const config = { ...(withDefaults as object), dataDir, configFile } as KianaConfig;

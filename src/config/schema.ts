@@ -96,6 +96,11 @@ export const ConfigSchema = T.Object(
               "Paths tried, in order, to fetch a file offered by a peer: lan-http (fastest on one LAN), datachannel (WebRTC, needs the engine), mqtt (through the broker).",
           },
         ),
+        iceServers: T.Array(T.String({ pattern: "^(stun|turn|turns):[^\\s]+$" }), {
+          default: [],
+          description:
+            "STUN/TURN servers for data channels between peers on different networks (stun:host:port, turn:user:pass@host:port); empty: host candidates only, LAN without internet.",
+        }),
         maxReceiveMb: T.Integer({
           minimum: 0,
           default: 1024,
