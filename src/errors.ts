@@ -40,7 +40,11 @@ export type ErrorCode =
   | "TRANSFER_UNAUTHORIZED"
   | "TRANSFER_SOURCE_INVALID"
   | "TRANSFER_SOURCE_MISSING"
-  | "TRANSFER_REFUSED";
+  | "TRANSFER_REFUSED"
+  | "CHAIN_BAD_BLOCK"
+  | "CHAIN_BAD_PROOF"
+  | "CHAIN_BAD_SIGNATURE"
+  | "CHAIN_APPEND_CONFLICT";
 
 export class KianaError extends Error {
   readonly code: ErrorCode;

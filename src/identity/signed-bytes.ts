@@ -5,7 +5,7 @@ import type { UnsignedCertificate } from "./enrolment.ts";
 
 /**
  * Domain tags. A tag is never reused for a different layout: changing what is signed means a new
- * `v2` tag beside the old one. Chain tags (`kiana/v1/chain-...`) will be added here.
+ * `v2` tag beside the old one.
  */
 export const DOMAIN = {
   fleetCertificate: "kiana/v1/fleet-certificate",
@@ -16,6 +16,14 @@ export const DOMAIN = {
   directAad: "kiana/v1/direct-aad",
   /** HKDF info for a device's MQTT password at the hub's broker. */
   brokerPassword: "kiana/v1/broker-password",
+  /** Leaf hash input of a chain block. */
+  chainBlock: "kiana/v1/chain-block",
+  /** Hash input of an inner Merkle node of a chain log. */
+  chainParent: "kiana/v1/chain-parent",
+  /** Hash input of a chain log's root, built from its full-subtree roots. */
+  chainTree: "kiana/v1/chain-tree",
+  /** What an author signs: the root of its log at a length. */
+  chainSignedRoot: "kiana/v1/chain-signed-root",
 } as const;
 
 export type DomainTag = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -131,4 +139,44 @@ export function directAad(version: number, senderFp: string, recipientFp: string
 /** HKDF info for a device's broker password: both the hub and the device derive it, nothing is sent. */
 export function brokerPasswordInfo(deviceFp: string, hubFp: string): Uint8Array {
   return encodeSigned(DOMAIN.brokerPassword, [deviceFp, hubFp]);
+}
+
+/** The fields of a chain block (defined here so identity does not depend on chain). */
+export interface ChainBlockFields {
+  /** Fingerprint of the author's signing key (32 lowercase hex characters). */
+  author: string;
+  /** 0-based position in the author's log. */
+  seq: number;
+  /** Leaf hash of the previous block, or 32 zero bytes for the first. */
+  prev: Uint8Array;
+  /** Author's wall clock, ms since the epoch. */
+  ts: number;
+  /** Short block type, e.g. `knowledge`, `vote`. */
+  type: string;
+  body: Uint8Array;
+}
+
+/** Input of a block's leaf hash: every field, so no two different blocks share a leaf. */
+export function chainBlockBytes(b: ChainBlockFields): Uint8Array {
+  return encodeSigned(DOMAIN.chainBlock, [b.author, b.seq, b.prev, b.ts, b.type, b.body]);
+}
+
+/** Input of an inner node's hash; the leaf count stops a subtree posing as one of another size. */
+export function chainParentBytes(left: Uint8Array, right: Uint8Array, leaves: number): Uint8Array {
+  return encodeSigned(DOMAIN.chainParent, [left, right, leaves]);
+}
+
+/** Input of a log's root hash: the length, then each full-subtree root hash, left to right. */
+export function chainTreeBytes(length: number, peaks: readonly Uint8Array[]): Uint8Array {
+  return encodeSigned(DOMAIN.chainTree, [length, ...peaks]);
+}
+
+/** What an author signs about its own log: one signature covers every block up to `length`. */
+export function chainSignedRootBytes(
+  author: string,
+  length: number,
+  root: Uint8Array,
+  ts: number,
+): Uint8Array {
+  return encodeSigned(DOMAIN.chainSignedRoot, [author, length, root, ts]);
 }

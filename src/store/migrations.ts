@@ -104,4 +104,36 @@ export const MIGRATIONS: readonly Migration[] = [
       db.run("CREATE INDEX mesh_direct_seen_at ON mesh_direct_seen(seen_at)");
     },
   },
+  {
+    version: 6,
+    name: "chain logs, tree nodes and signed roots",
+    up(db) {
+      // A rowid table, not WITHOUT ROWID: bodies reach 64 KiB, and large rows belong out of the key b-tree.
+      db.run(`CREATE TABLE chain_block (
+        author TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        prev BLOB NOT NULL,
+        body BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (author, seq)
+      ) STRICT`);
+      // Inner nodes only; a leaf's hash is chain_block.hash, so a million blocks store it once.
+      db.run(`CREATE TABLE chain_node (
+        author TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (author, idx)
+      ) STRICT, WITHOUT ROWID`);
+      db.run(`CREATE TABLE chain_root (
+        author TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        sig BLOB NOT NULL,
+        PRIMARY KEY (author, length)
+      ) STRICT, WITHOUT ROWID`);
+    },
+  },
 ];
