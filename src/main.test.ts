@@ -1,4 +1,5 @@
 // The CLI as a person meets it: real processes, exit codes and messages.
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -135,6 +136,33 @@ describe("kiana CLI", () => {
     ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("--pubkey:");
+  }, 30_000);
+
+  test("chain: append, show with filters, verify; a tampered body is named and exits 1", () => {
+    const data = mkdtempSync(join(tmpdir(), "kiana-chain-"));
+    const env = { KIANA_DATA: data };
+    expect(kiana(["chain", "append", "--text", "the spare key is under the mat"], env).stdout).toBe(
+      "appended knowledge #0\n",
+    );
+    expect(kiana(["chain", "append", "--type", "config", "--text", "volume 40"], env).code).toBe(0);
+    const all = kiana(["chain", "show", "--json"], env)
+      .stdout.trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(all.map((b) => [b.seq, b.type, b.text])).toEqual([
+      [0, "knowledge", "the spare key is under the mat"],
+      [1, "config", "volume 40"],
+    ]);
+    expect(kiana(["chain", "show", "--type", "config"], env).stdout).toContain("volume 40");
+    expect(kiana(["chain", "show", "--grep", "KEY"], env).stdout).not.toContain("volume 40");
+    expect(kiana(["chain", "show", "--since", "yesterday"], env).code).toBe(64);
+    expect(kiana(["chain", "verify"], env)).toMatchObject({ code: 0 });
+    const db = new Database(join(data, "kiana.db"));
+    db.run("UPDATE chain_block SET body = CAST('volume 100' AS BLOB) WHERE seq = 1");
+    db.close();
+    const verify = kiana(["chain", "verify"], env);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/BAD at block #1/);
   }, 30_000);
 
   test("doctor --json reports engines, missing packages and health", () => {

@@ -1,5 +1,6 @@
 // The CLI and the composition root: `kiana run|status|doctor|fleet|version`. The commands in src/cli/
 // build the adapters and wire the capabilities; no other module constructs adapters.
+import { runChainCommand } from "./cli/chain.ts";
 import { runNode } from "./cli/run.ts";
 import { doctor, joinFleetCommand, printStatus } from "./cli/status.ts";
 import { CONFIG_EXIT_CODE, type KianaConfig, loadConfig } from "./config/index.ts";
@@ -17,6 +18,7 @@ commands:
   doctor     check hardware, native engines, system packages and health (--json)
   version    print the version
   fleet      init | enroll | join: fleet authority and enrolment certificates
+  chain      append | show | verify: this device's knowledge chain
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -37,6 +39,7 @@ interface Args {
 const VALUE_FLAGS = new Set([
   ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
   ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
+  ...["type", "text", "author", "since", "grep", "limit"],
 ]);
 
 export function parseArgs(argv: string[]): Args {
@@ -58,7 +61,8 @@ export function parseArgs(argv: string[]): Args {
     } else words.push(arg);
   }
   const [command = "run", ...rest] = help ? ["help"] : words;
-  if (command !== "fleet" && rest.length > 0) throw kianaError("CLI_USAGE", `unexpected argument ${rest[0]}`);
+  if (command !== "fleet" && command !== "chain" && rest.length > 0)
+    throw kianaError("CLI_USAGE", `unexpected argument ${rest[0]}`);
   return { command, rest, flags, json };
 }
 
@@ -91,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
       return isKianaError(err, "CLI_USAGE") ? 64 : 1;
     }
   }
-  if (!["run", "status", "doctor", "fleet"].includes(args.command)) {
+  if (!["run", "status", "doctor", "fleet", "chain"].includes(args.command)) {
     process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
     return 64;
   }
@@ -118,12 +122,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.command === "fleet") return await joinFleetCommand(config, log, args.flags);
+    if (args.command === "chain")
+      return await runChainCommand(args.rest[0], args.flags, args.json, config, log);
     return await doctor(config, log, args.json);
   } catch (err) {
     const code = isKianaError(err) ? err.code : "UNEXPECTED";
     if (args.command === "run") log.fatal({ code, err: describeError(err) }, "kiana stopped");
     process.stderr.write(`kiana: ${describeError(err)}\n`);
-    return isKianaError(err, "CONFIG_INVALID") ? CONFIG_EXIT_CODE : 1;
+    return isKianaError(err, "CONFIG_INVALID") ? CONFIG_EXIT_CODE : isKianaError(err, "CLI_USAGE") ? 64 : 1;
   }
 }
 

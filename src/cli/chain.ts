@@ -1,0 +1,105 @@
+// `kiana chain append|show|verify`: this device's view of the knowledge chain, beside a running node
+// (SQLite WAL lets both use the database). Signing uses this device's own key.
+import type { KianaConfig } from "../config/index.ts";
+import { kianaError } from "../errors.ts";
+import { capabilityLogger, type Logger } from "../platform/log.ts";
+import { openCore } from "./core.ts";
+
+export const CHAIN_USAGE = `kiana chain append --type TYPE --text TEXT     sign and store a block in this device's log
+kiana chain show [--author FP] [--type T] [--since ISO-DATE] [--grep WORD] [--limit N] [--json]
+kiana chain verify                                 recompute every log; exit 1 naming the first bad block`;
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+export async function runChainCommand(
+  sub: string | undefined,
+  flags: Record<string, string>,
+  json: boolean,
+  config: Readonly<KianaConfig>,
+  log: Logger,
+): Promise<number> {
+  const [{ loadNodeKeys }, chain, { systemClock }] = await Promise.all([
+    import("../identity/index.ts"),
+    import("../chain/index.ts"),
+    import("../platform/clock.ts"),
+  ]);
+  const { store } = openCore(config, log);
+  try {
+    const keys = loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
+    const chainStore = chain.createSqliteChainStore({ store });
+    const chainLog = chain.createChainLog({ store: chainStore, keys, clock: systemClock });
+    const out = (text: string) => process.stdout.write(text);
+
+    if (sub === "append") {
+      const type = flags.type ?? "knowledge";
+      const text = flags.text;
+      if (text === undefined) throw kianaError("CLI_USAGE", `--text is required\n\n${CHAIN_USAGE}`);
+      const { block } = chainLog.append(type, new TextEncoder().encode(text));
+      out(
+        json
+          ? `${JSON.stringify({ author: block.author, seq: block.seq, type: block.type })}\n`
+          : `appended ${block.type} #${block.seq}\n`,
+      );
+      return 0;
+    }
+
+    if (sub === "show") {
+      const since = flags.since === undefined ? 0 : Date.parse(flags.since);
+      if (Number.isNaN(since))
+        throw kianaError("CLI_USAGE", `--since ${flags.since} is not a date (use e.g. 2026-11-01)`);
+      const limit = Math.min(Math.max(Number(flags.limit ?? 100), 1), 10_000);
+      const grep = flags.grep?.toLowerCase();
+      const authors = flags.author ? [flags.author] : chainStore.authors();
+      let shown = 0;
+      // Streams each log: nothing holds a whole chain in memory.
+      for (const author of authors) {
+        for (const { block } of chainStore.blocks(author, 0, chainStore.length(author))) {
+          if (shown >= limit) break;
+          if (flags.type && block.type !== flags.type) continue;
+          if (block.ts < since) continue;
+          const text = utf8.decode(block.body);
+          if (grep && !text.toLowerCase().includes(grep)) continue;
+          shown++;
+          const row = {
+            author: block.author,
+            seq: block.seq,
+            ts: new Date(block.ts).toISOString(),
+            type: block.type,
+            text,
+          };
+          out(
+            json
+              ? `${JSON.stringify(row)}\n`
+              : `${row.ts}  ${author.slice(0, 8)} #${block.seq}  ${block.type}  ${text}\n`,
+          );
+        }
+      }
+      if (!json && shown === 0) out("no blocks match\n");
+      return 0;
+    }
+
+    if (sub === "verify") {
+      let bad = 0;
+      for (const author of chainStore.authors()) {
+        const pub = author === keys.fingerprint ? keys.signingPublicKey : undefined;
+        const verdict = chainLog.verifyLog(author, pub);
+        if (verdict.ok) {
+          out(`${author}: ${verdict.length} blocks ok (signed up to ${verdict.signedLength})\n`);
+        } else {
+          bad++;
+          const where = verdict.seq === undefined ? "its signed root" : `block #${verdict.seq}`;
+          out(`${author}: BAD at ${where}: ${verdict.reason}\n`);
+        }
+      }
+      if (chainStore.authors().length === 0) out("the chain is empty\n");
+      return bad === 0 ? 0 : 1;
+    }
+
+    throw kianaError(
+      "CLI_USAGE",
+      `${sub ? `unknown chain command ${sub}` : "chain needs a command"}\n\n${CHAIN_USAGE}`,
+    );
+  } finally {
+    store.close();
+  }
+}
