@@ -1,12 +1,14 @@
 // `kiana run`: the running node. /healthz is answered as soon as the config and the database are
 // checked; the admin app, keys, probes and the mesh load after, through dynamic imports.
+
 import { randomBytes } from "node:crypto";
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { healthzResponse } from "../admin/healthz.ts";
 import type { KianaConfig } from "../config/index.ts";
 import { describeError, kianaError } from "../errors.ts";
+import { writeFileAtomic } from "../platform/atomic-file.ts";
 import type { HealthRegistry } from "../platform/health.ts";
 import { capabilityLogger, type Logger } from "../platform/log.ts";
 import type { Store } from "../store/index.ts";
@@ -326,8 +328,7 @@ function writePeerSnapshots(dataDir: string, node: import("../mesh/mesh-node.ts"
     last = text;
     const file = join(dataDir, PEERS_FILE);
     try {
-      writeFileSync(`${file}.tmp`, JSON.stringify({ at: Date.now(), peers }));
-      renameSync(`${file}.tmp`, file);
+      writeFileAtomic(file, JSON.stringify({ at: Date.now(), peers }));
     } catch {
       // A full disk must not stop the node; status then shows an older list.
     }

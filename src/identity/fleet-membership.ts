@@ -1,8 +1,10 @@
 // A device's membership in a fleet: its enrolment certificate and the fleet's public facts, kept in
 // <data>/fleet/. Joining checks that the certificate is this device's, signed by that fleet, valid now.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kianaError } from "../errors.ts";
+import { writeFileAtomic } from "../platform/atomic-file.ts";
 import { type Certificate, decodeCertificate, encodeCertificate, verifyCertificate } from "./enrolment.ts";
 import { decodeFleetInfo, encodeFleetInfo, type FleetInfo } from "./fleet-authority.ts";
 import type { NodeKeys } from "./node-keys.ts";
@@ -14,12 +16,6 @@ export interface Membership {
 
 const CERT_FILE = "certificate.json";
 const FLEET_FILE = "fleet.json";
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, path);
-}
 
 export function membershipDir(dataDir: string): string {
   return join(dataDir, "fleet");
@@ -67,7 +63,7 @@ export function joinFleet(opts: {
   }
   const dir = membershipDir(opts.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeAtomic(join(dir, FLEET_FILE), encodeFleetInfo(fleet));
-  writeAtomic(join(dir, CERT_FILE), encodeCertificate(certificate));
+  writeFileAtomic(join(dir, FLEET_FILE), encodeFleetInfo(fleet));
+  writeFileAtomic(join(dir, CERT_FILE), encodeCertificate(certificate));
   return { fleet, certificate };
 }

@@ -1,5 +1,6 @@
 // The node's own keys: Ed25519 for signing, X25519 for key agreement. Created on first start,
 // kept as PKCS#8 PEM files (mode 0600) in <data>/keys, never rewritten once they exist.
+
 import {
   createHash,
   createPrivateKey,
@@ -10,20 +11,10 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describeError, kianaError } from "../errors.ts";
+import { writeFileAtomic } from "../platform/atomic-file.ts";
 import type { Logger } from "../platform/log.ts";
 
 export interface NodeKeys {
@@ -70,23 +61,10 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
   }
 }
 
-/** Writes a secret file so that a power cut leaves either the old state or the whole new file. */
-function writeSecretFile(path: string, contents: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, contents);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 function loadOrCreate(path: string, kind: "ed25519" | "x25519", log?: Logger): KeyObject {
   if (!existsSync(path)) {
     const { privateKey } = generateKeyPairSync(kind as "ed25519");
-    writeSecretFile(path, privateKey.export({ format: "pem", type: "pkcs8" }).toString());
+    writeFileAtomic(path, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), 0o600);
     log?.info({ path, kind }, "created node key");
     return privateKey;
   }

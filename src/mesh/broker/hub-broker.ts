@@ -1,7 +1,8 @@
 // The hub's broker: writes mosquitto.conf, the password file and the ACL under <data>/mosquitto,
 // runs mosquitto as a child (broker.managed) and admits enrolled devices that join.
+
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type Certificate,
@@ -10,6 +11,7 @@ import {
   encodeCertificate,
 } from "../../identity/enrolment.ts";
 import type { NodeKeys } from "../../identity/node-keys.ts";
+import { writeFileAtomic } from "../../platform/atomic-file.ts";
 import type { Logger } from "../../platform/log.ts";
 import { brokerPassword } from "../broker-credentials.ts";
 import { aclFile, type BridgeOptions, mosquittoConfig } from "./mosquitto-config.ts";
@@ -42,17 +44,11 @@ export interface HubBroker {
   stop(): Promise<void>;
 }
 
-function writeAtomic(path: string, text: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, path);
-}
-
 export function createHubBroker(opts: HubBrokerOptions): HubBroker {
   const dir = join(opts.dataDir, "mosquitto");
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   const secretFile = join(dir, "hub.secret");
-  if (!existsSync(secretFile)) writeAtomic(secretFile, randomBytes(32).toString("base64url"), 0o600);
+  if (!existsSync(secretFile)) writeFileAtomic(secretFile, randomBytes(32).toString("base64url"), 0o600);
   const hubLogin = { username: opts.hub.node, password: readFileSync(secretFile, "utf8").trim() };
   const admittedFile = join(dir, "admitted.json");
   // Certificates of admitted devices, by name: the files are rebuilt from these on every change.
@@ -108,9 +104,9 @@ export function createHubBroker(opts: HubBrokerOptions): HubBroker {
       hubUsers: [hubLogin.username],
       devices: [...devices.values()].map((c) => ({ username: c.name, node: c.name, role: c.role })),
     });
-    writeAtomic(files.aclFile, acl, 0o640);
-    writeAtomic(files.conf, mosquittoConfig(config), 0o640);
-    writeAtomic(admittedFile, JSON.stringify([...devices.values()].map(encodeCertificate)), 0o640);
+    writeFileAtomic(files.aclFile, acl, 0o640);
+    writeFileAtomic(files.conf, mosquittoConfig(config), 0o640);
+    writeFileAtomic(admittedFile, JSON.stringify([...devices.values()].map(encodeCertificate)), 0o640);
   };
 
   /** The system mosquitto service re-reads passwords and ACL on SIGHUP, like our child. */

@@ -1,8 +1,9 @@
 // Mosquitto password files in mosquitto 2.0's own format (`user:$7$<iterations>$<salt>$<hash>`,
 // PBKDF2-SHA512), so the hub can write per-device credentials without shelling out to mosquitto_passwd.
+
 import { pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { kianaError } from "../../errors.ts";
+import { writeFileAtomic } from "../../platform/atomic-file.ts";
 
 /** mosquitto_passwd 2.0 uses 101 rounds; more costs each CONNECT a little CPU on the hub, still ~1 ms on a Pi 4. */
 export const DEFAULT_ITERATIONS = 1000;
@@ -96,9 +97,5 @@ export function passwordFile(users: readonly BrokerUser[], opts: HashOptions = {
  * Mode 0640: the system mosquitto service reads it through its group.
  */
 export function writePasswordFile(path: string, users: readonly BrokerUser[], mode = 0o640): void {
-  const text = passwordFile(users);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
+  writeFileAtomic(path, passwordFile(users), mode);
 }
