@@ -13,8 +13,8 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { freeLoopbackPort } from "../src/platform/free-port.test-helper.ts";
 import { type BuildArch, compile, sha256File } from "./build.ts";
-import { freePort } from "./lib/free-port.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const QEMU = ["qemu-aarch64-static", "-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"];
@@ -87,7 +87,7 @@ describe("x64 binary", () => {
   test("kiana run answers /healthz from an empty data dir", async () => {
     const kiana = join(distDir("x64"), "kiana");
     const data = mkdtempSync(join(tmp, "data-"));
-    const port = freePort();
+    const port = freeLoopbackPort();
     const child = Bun.spawn([kiana, "run", "--port", String(port)], {
       env: { ...process.env, KIANA_DATA: data, KIANA_MESH_ENABLED: "false" },
       cwd: tmp,

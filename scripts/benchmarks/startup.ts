@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { freeLoopbackPort } from "../../src/platform/free-port.test-helper.ts";
 import { type BuildArch, compile } from "../build.ts";
-import { freePort } from "../lib/free-port.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const READY_TIMEOUT_MS = 20_000;
@@ -23,7 +23,7 @@ interface Started {
 
 /** Starts a target and waits, bounded, for its first 200 on /healthz. */
 async function start(target: Target, existingDataDir?: string): Promise<Started> {
-  const port = freePort();
+  const port = freeLoopbackPort();
   const dataDir =
     target.name === "kiana" ? (existingDataDir ?? mkdtempSync(join(tmpdir(), "kiana-bench-"))) : null;
   const env = { ...process.env, ...(dataDir ? { KIANA_DATA: dataDir, KIANA_MESH_ENABLED: "false" } : {}) };

@@ -1,9 +1,11 @@
 // A real mosquitto for tests: free loopback port, temp dir, generated passwords and ACL, and a
 // teardown that kills it (also on process exit, so a crashed test run leaves no broker behind).
+
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isKianaError } from "../../errors.ts";
+import { freeLoopbackPort } from "../../platform/free-port.test-helper.ts";
 import { type AclOptions, aclFile, type BridgeOptions, type DeviceRole } from "./mosquitto-config.ts";
 import { type MosquittoProcess, startMosquitto } from "./mosquitto-process.ts";
 import { type BrokerUser, writePasswordFile } from "./password-file.ts";
@@ -46,12 +48,7 @@ process.on("exit", () => {
   }
 });
 
-export function freeLoopbackPort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
+export { freeLoopbackPort };
 
 export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), "kiana-mosquitto-"));
