@@ -1,13 +1,6 @@
 // The fleet authority: an Ed25519 key kept by the operator (never on devices) that issues enrolment
 // certificates. `kiana fleet init|enroll` and provisioning call this module.
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomBytes,
-  sign,
-} from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import {
   chmodSync,
   closeSync,
@@ -33,6 +26,7 @@ import {
   toBase64Url,
   type UnsignedCertificate,
 } from "./enrolment.ts";
+import { rawPublicKey } from "./node-keys.ts";
 import { certificateBytes } from "./signed-bytes.ts";
 
 export const AUTHORITY_KEY_FILE = "fleet-authority.pem";
@@ -52,11 +46,6 @@ export interface FleetAuthority extends FleetInfo {
 
 function authorityFrom(info: FleetInfo, key: KeyObject): FleetAuthority {
   return { ...info, sign: (message) => new Uint8Array(sign(null, message, key)) };
-}
-
-function rawPublic(key: KeyObject): Uint8Array {
-  const x = createPublicKey(key).export({ format: "jwk" }).x;
-  return new Uint8Array(Buffer.from(x ?? "", "base64url"));
 }
 
 export function encodeFleetInfo(info: FleetInfo): string {
@@ -123,7 +112,7 @@ export function createFleetAuthority(opts: { dir: string; fleetId: string; now: 
       );
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync("ed25519");
-  const info: FleetInfo = { fleetId: opts.fleetId, publicKey: rawPublic(privateKey), createdAt: opts.now };
+  const info: FleetInfo = { fleetId: opts.fleetId, publicKey: rawPublicKey(privateKey), createdAt: opts.now };
   // O_EXCL on both files: a concurrent init loses rather than replacing the other's key.
   writeNewFile(keyPath, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), 0o600);
   try {
@@ -157,7 +146,7 @@ export function loadFleetAuthority(dir: string): FleetAuthority {
       "IDENTITY_KEY_INVALID",
       `${keyPath} holds a ${key.asymmetricKeyType} key, expected ed25519`,
     );
-  if (!Buffer.from(rawPublic(key)).equals(Buffer.from(info.publicKey)))
+  if (!Buffer.from(rawPublicKey(key)).equals(Buffer.from(info.publicKey)))
     throw kianaError(
       "IDENTITY_KEY_INVALID",
       `${keyPath} does not match the public key in ${FLEET_INFO_FILE}; the two files belong to different fleets`,

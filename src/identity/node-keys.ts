@@ -38,8 +38,9 @@ export function formatFingerprint(fp: string): string {
   return fp.match(/.{1,4}/g)?.join("-") ?? fp;
 }
 
-function rawPublic(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: "jwk" });
+/** The raw 32-byte public key of an Ed25519 or X25519 private key. */
+export function rawPublicKey(privateKey: KeyObject): Uint8Array {
+  const jwk = createPublicKey(privateKey).export({ format: "jwk" });
   if (!jwk.x) throw new Error("public key has no x coordinate");
   return new Uint8Array(Buffer.from(jwk.x, "base64url"));
 }
@@ -102,8 +103,8 @@ export function loadNodeKeys(opts: { dataDir: string; log?: Logger }): NodeKeys 
   chmodSync(dir, 0o700);
   const signing = loadOrCreate(join(dir, "signing.pem"), "ed25519", opts.log);
   const agreement = loadOrCreate(join(dir, "agreement.pem"), "x25519", opts.log);
-  const signingPublicKey = rawPublic(createPublicKey(signing));
-  const agreementPublicKey = rawPublic(createPublicKey(agreement));
+  const signingPublicKey = rawPublicKey(signing);
+  const agreementPublicKey = rawPublicKey(agreement);
   return {
     signingPublicKey,
     agreementPublicKey,
