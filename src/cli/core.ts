@@ -3,6 +3,7 @@ import type { KianaConfig } from "../config/index.ts";
 import type { EngineRegistry } from "../platform/engines.ts";
 import { createHealthRegistry, type HealthRegistry } from "../platform/health.ts";
 import { capabilityLogger, type Logger } from "../platform/log.ts";
+import type { SystemPackage } from "../platform/system-packages.ts";
 import { openStore, type Store } from "../store/index.ts";
 
 export function openCore(
@@ -24,7 +25,7 @@ export async function checkEnvironment(
   config: Readonly<KianaConfig>,
   health: HealthRegistry,
   log: Logger,
-): Promise<EngineRegistry> {
+): Promise<{ engines: EngineRegistry; missing: SystemPackage[] }> {
   const { createEngineRegistry, defaultLibDir } = await import("../platform/engines.ts");
   const { missingSystemPackages } = await import("../platform/system-packages.ts");
   const engines = createEngineRegistry({ libDir: defaultLibDir(), log: capabilityLogger(log, "engines") });
@@ -47,5 +48,5 @@ export async function checkEnvironment(
       hint: `apt-get install ${missing.map((p) => p.pkg).join(" ")}`,
     });
   }
-  return engines;
+  return { engines, missing };
 }

@@ -92,7 +92,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   const notifier = systemd.createSdNotifier({ log: capabilityLogger(log, "systemd") });
   notifier.status("starting");
   const keys = identity.loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
-  const engines = await checkEnvironment(config, health, log);
+  const { engines } = await checkEnvironment(config, health, log);
   const sessionMs = config.admin.sessionHours * 3_600_000;
   const accounts = admin.createAccounts({ store, sessionMs });
   const setupCode = admin.createSetupCodeKeeper({ dataDir: config.dataDir });

@@ -111,9 +111,8 @@ export async function joinFleetCommand(
 export async function doctor(config: Readonly<KianaConfig>, log: Logger, json: boolean): Promise<number> {
   const { buildDoctorReport, formatDoctorReport } = await import("../platform/doctor.ts");
   const { readHardwareProfile } = await import("../platform/hardware-profile.ts");
-  const { missingSystemPackages } = await import("../platform/system-packages.ts");
   const { health, store } = openCore(config, log);
-  const engines = await checkEnvironment(config, health, log);
+  const { engines, missing } = await checkEnvironment(config, health, log);
   const report = buildDoctorReport({
     version: VERSION,
     role: config.node.role,
@@ -121,7 +120,7 @@ export async function doctor(config: Readonly<KianaConfig>, log: Logger, json: b
     configFile: config.configFile,
     profile: await readHardwareProfile(),
     engines: engines.probe(),
-    missing: missingSystemPackages(config.node.role),
+    missing,
     health: health.list(),
   });
   store.close();
