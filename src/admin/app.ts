@@ -40,6 +40,10 @@ export interface AdminAppDeps {
   sessionMs: number;
   /** Everything the overview and /api/v1/status show, gathered on request. */
   status(): Promise<AdminStatus>;
+  /** This device's name and role, for page headers. */
+  node: { name: string; role: string };
+  /** The peer table alone: the Peers page needs no hardware or CPU sampling. */
+  peers(): AdminStatus["peers"];
   /** Client address for rate limiting; `app.handle` in tests has no socket. */
   clientKey?(request: Request): string;
   /** Sends an end-to-end encrypted direct message; absent until this device has joined a fleet. */
@@ -108,13 +112,17 @@ export function createAdminApp(deps: AdminAppDeps) {
         }),
       );
     })
-    .get("/peers", async ({ request }) => {
+    .get("/peers", ({ request }) => {
       if (!accounts.isSetUp()) return redirect("/setup");
       const s = session(request);
       if (!s) return redirect("/login");
-      const st = await deps.status();
       return htmlResponse(
-        peersPage({ nodeName: st.node.name, role: st.node.role, peers: st.peers, csrfToken: s.csrfToken }),
+        peersPage({
+          nodeName: deps.node.name,
+          role: deps.node.role,
+          peers: deps.peers(),
+          csrfToken: s.csrfToken,
+        }),
       );
     })
     .get("/setup", () => {
@@ -210,10 +218,10 @@ export function createAdminApp(deps: AdminAppDeps) {
         csrfToken: session(request)?.csrfToken,
       });
     })
-    .get("/api/v1/mesh/peers", async ({ request }) => {
+    .get("/api/v1/mesh/peers", ({ request }) => {
       if (!session(request))
         return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
-      return jsonResponse({ peers: (await deps.status()).peers });
+      return jsonResponse({ peers: deps.peers() });
     })
     .post("/api/v1/mesh/messages", async ({ request }) => {
       const s = session(request);

@@ -26,6 +26,9 @@ export function createHarness(
   const accounts = createAccounts({ store, sessionMs: 3_600_000, now: clock });
   const audit = createAuditLog({ store, now: clock });
   const limiter = createLoginLimiter({ now: clock, freeAttempts: 3, baseDelayMs: 1000 });
+  const peers = () => [
+    { name: "kitchen", role: "satellite", fingerprint: "ab", state: "healthy", addresses: ["10.0.0.7"] },
+  ];
   const app = createAdminApp({
     accounts,
     setupCode,
@@ -37,6 +40,8 @@ export function createHarness(
     sessionMs: 3_600_000,
     sendDirect: opts.sendDirect,
     sendFile: opts.sendFile,
+    node: { name: "test-node", role: "hub" },
+    peers,
     status: async () => ({
       node: { name: "test-node", role: "hub", fleet: "dev", fingerprint: "00ff" },
       version: "0.0.0-test",
@@ -49,9 +54,7 @@ export function createHarness(
         memoryTotalBytes: 8 * 2 ** 30,
         temperatureCelsius: 51.5,
       },
-      peers: [
-        { name: "kitchen", role: "satellite", fingerprint: "ab", state: "healthy", addresses: ["10.0.0.7"] },
-      ],
+      peers: peers(),
       refusals: [{ reason: "replay", count: 3 }],
       messages: { sent: 4, delivered: 2 },
       transfers: { received: 1, receivedBytes: 52428800 },

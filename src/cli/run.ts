@@ -116,6 +116,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   // Read on first use: systeminformation is slow to load and rarely needed.
   let profile: ReturnType<typeof hw.readHardwareProfile> | undefined;
 
+  const peers = () => mesh?.node.peers() ?? [];
   const status = async (): Promise<import("../admin/index.ts").AdminStatus> => {
     profile ??= hw.readHardwareProfile();
     const [p, stats] = await Promise.all([profile, sysStats.readSystemStats({ sampleMs: 100 })]);
@@ -130,7 +131,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       profileRows: hw.summarizeProfile(p),
       engines: engines.probe().map(({ name, state, reason }) => ({ name, state, reason })),
-      peers: mesh?.node.peers() ?? [],
+      peers: peers(),
       refusals: mesh?.refusals.counts() ?? [],
       messages: { ...mesh?.node.direct()?.stats() },
       transfers: { ...mesh?.node.transfers()?.stats() },
@@ -152,6 +153,8 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
     metricsToken: config.admin.metricsToken,
     sessionMs,
     status,
+    node: { name: config.node.name, role: config.node.role },
+    peers,
     clientKey: (request) => server?.requestIP(request)?.address ?? "unknown",
     sendDirect: mesh
       ? (to, type, payload) => {
