@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { describeError, isKianaError, kianaError } from "../../errors.ts";
 import { type Clock, systemClock } from "../../platform/clock.ts";
+import { createAttemptOutcome } from "./attempt.ts";
 import {
   ACK_EVERY,
   CHANNEL_LABEL,
@@ -58,24 +59,8 @@ export function createDataChannelPath(opts: DataChannelPathOptions): TransferPat
     if (sink.offset === offer.size) return;
     const mod = await load();
     const session = randomBytes(16).toString("hex");
-    const done = Promise.withResolvers<void>();
-    let finished = false;
-    const finish = (err?: unknown) => {
-      if (finished) return;
-      finished = true;
-      if (err === undefined) done.resolve();
-      // Native and I/O errors become one code the caller can act on (resume on the next path).
-      else if (isKianaError(err)) done.reject(err);
-      else
-        done.reject(
-          kianaError(
-            "TRANSFER_FAILED",
-            `datachannel path to ${peer.node}: ${describeError(err)}`,
-            { path: "datachannel" },
-            err,
-          ),
-        );
-    };
+    const outcome = createAttemptOutcome("datachannel", peer.node);
+    const finish = outcome.finish;
     const cb = guarded((err) => finish(err));
     const pc = new mod.PeerConnection(`kiana-${session.slice(0, 8)}`, rtcConfig(opts.rtc));
     live.add(pc);
@@ -119,7 +104,7 @@ export function createDataChannelPath(opts: DataChannelPathOptions): TransferPat
       const idle = Promise.withResolvers<void>();
       draining = idle.promise;
       try {
-        for (let next = queue.shift(); next && !finished; next = queue.shift()) {
+        for (let next = queue.shift(); next && !outcome.finished; next = queue.shift()) {
           await sink.append(next);
           stall?.progress();
           if (sink.offset - lastAck >= ACK_EVERY || sink.offset === offer.size) {
@@ -198,7 +183,7 @@ export function createDataChannelPath(opts: DataChannelPathOptions): TransferPat
       cb((msg: string | Buffer | ArrayBuffer) => {
         const m = messageBytes(msg);
         if (typeof m !== "string") {
-          if (finished) return;
+          if (outcome.finished) return;
           queue.push(m);
           void drain();
           return;
@@ -214,7 +199,7 @@ export function createDataChannelPath(opts: DataChannelPathOptions): TransferPat
     );
 
     try {
-      await done.promise;
+      await outcome.promise;
     } finally {
       await draining;
       cancelConnect();

@@ -2,10 +2,11 @@
 // window of chunks from its resume point, the next window once that one is written, and asks again
 // for what is missing when the flow stops, so a dropped client resumes instead of starting over.
 import { randomBytes } from "node:crypto";
-import { describeError, isKianaError, kianaError } from "../../errors.ts";
+import { describeError, kianaError } from "../../errors.ts";
 import { type Clock, systemClock } from "../../platform/clock.ts";
 import type { MessageTransport } from "../ports.ts";
 import { fleetPattern, nodeTopic } from "../topics.ts";
+import { createAttemptOutcome } from "./attempt.ts";
 import { createChunkLedger } from "./manifest.ts";
 import type { FetchRequest, FileCatalog, Open, Seal, TransferPath } from "./ports.ts";
 
@@ -148,25 +149,8 @@ export function createMqttPath(opts: MqttPathOptions): TransferPath {
       if (sink.offset === offer.size) return;
       const session = randomBytes(16).toString("hex");
       const ledger = createChunkLedger(offer, sink.offset, (window + 1) * offer.chunkSize);
-      const done = Promise.withResolvers<void>();
-      let finished = false;
-      const finish = (err?: unknown) => {
-        if (finished) return;
-        finished = true;
-        cancelRetry();
-        if (err === undefined) done.resolve();
-        // Native and I/O errors become one code the caller can act on (resume on the next path).
-        else if (isKianaError(err)) done.reject(err);
-        else
-          done.reject(
-            kianaError(
-              "TRANSFER_FAILED",
-              `mqtt path to ${peer.node}: ${describeError(err)}`,
-              { path: "mqtt" },
-              err,
-            ),
-          );
-      };
+      const outcome = createAttemptOutcome("mqtt", peer.node, () => cancelRetry());
+      const finish = outcome.finish;
       let asked = new Set<number>();
       let retries = 0;
       let cancelRetry = () => {};
@@ -208,7 +192,7 @@ export function createMqttPath(opts: MqttPathOptions): TransferPath {
         const windowDone = asked.size === 0;
         writing = writing.then(async () => {
           for (const b of ready) await sink.append(b);
-          if (finished) return;
+          if (outcome.finished) return;
           if (sink.offset === offer.size) finish();
           else if (windowDone && sink.offset === ledger.resumeOffset) request();
         });
@@ -242,7 +226,7 @@ export function createMqttPath(opts: MqttPathOptions): TransferPath {
       signal.addEventListener("abort", onAbort, { once: true });
       try {
         request();
-        await done.promise;
+        await outcome.promise;
         await writing;
       } finally {
         signal.removeEventListener("abort", onAbort);
