@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createSqliteChainStore } from "../../src/chain/adapters/sqlite.ts";
+import { type BlockRow, createSqliteChainStore } from "../../src/chain/adapters/sqlite.ts";
 import { createChainLog } from "../../src/chain/log.ts";
 import { loadNodeKeys } from "../../src/identity/node-keys.ts";
 import { systemClock } from "../../src/platform/clock.ts";
@@ -33,16 +33,7 @@ try {
   const insert = raw.db.query(
     "INSERT INTO chain_block (author, seq, ts, type, prev, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );
-  type Row = {
-    author: string;
-    seq: number;
-    ts: number;
-    type: string;
-    prev: Uint8Array;
-    body: Uint8Array;
-    hash: Uint8Array;
-  };
-  const rows = db.db.query<Row, []>("SELECT * FROM chain_block");
+  const rows = db.db.query<BlockRow, []>("SELECT * FROM chain_block");
   const copied = [...rows.iterate()];
   t = performance.now();
   for (const r of copied)

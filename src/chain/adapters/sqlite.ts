@@ -5,7 +5,8 @@ import { checkAppend, checkRoot } from "../append-check.ts";
 import type { ChainStore, StoredBlock } from "../ports.ts";
 import type { SignedRoot } from "../signed-root.ts";
 
-interface BlockRow {
+/** A chain_block row as stored (migration 6). */
+export interface BlockRow {
   author: string;
   seq: number;
   ts: number;
