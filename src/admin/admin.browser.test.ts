@@ -61,7 +61,13 @@ test("first-run setup, logout, login, and the overview shows this machine's hard
   await expect(page.locator("p.ok").textContent()).resolves.toContain("logged out");
 
   await page.fill("#password", "not it");
-  await page.click("button[type=submit]");
+  // Wait for the server's answer, not only the click: a loaded machine may take a while to hash.
+  const answer = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/login"),
+    page.click("button[type=submit]"),
+  ]).then(([res]) => res);
+  if (answer.status() !== 401)
+    throw new Error(`wrong password got HTTP ${answer.status()}: ${kiana.output().slice(-2000)}`);
   await expect(page.locator("[role=alert]").textContent()).resolves.toContain("Wrong password");
 
   await page.fill("#password", "a long admin password");
