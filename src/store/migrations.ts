@@ -136,4 +136,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID`);
     },
   },
+  {
+    version: 7,
+    name: "chain authors, sync peers and full-text index",
+    up(db) {
+      // Public keys of log authors, learned from verified enrolment certificates (or this device's own).
+      db.run(`CREATE TABLE chain_author (
+        author TEXT PRIMARY KEY,
+        signing_key BLOB NOT NULL,
+        certificate TEXT,
+        role TEXT,
+        added_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`);
+      // What sync learned about each peer: a score that drops on refused data, and the last refusal.
+      db.run(`CREATE TABLE chain_peer (
+        peer TEXT PRIMARY KEY,
+        score INTEGER NOT NULL DEFAULT 0,
+        received INTEGER NOT NULL DEFAULT 0,
+        refused INTEGER NOT NULL DEFAULT 0,
+        last_reason TEXT,
+        last_sync_at INTEGER,
+        updated_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`);
+      // Contentless: the text lives once, in chain_block.body; rowids match chain_block's.
+      db.run(`CREATE VIRTUAL TABLE chain_fts USING fts5(text, content='', contentless_delete=1)`);
+      db.run(`CREATE TRIGGER chain_block_fts AFTER INSERT ON chain_block WHEN NEW.type = 'knowledge'
+        BEGIN INSERT INTO chain_fts(rowid, text) VALUES (NEW.rowid, CAST(NEW.body AS TEXT)); END`);
+      db.run(`INSERT INTO chain_fts(rowid, text)
+        SELECT rowid, CAST(body AS TEXT) FROM chain_block WHERE type = 'knowledge'`);
+    },
+  },
 ];
