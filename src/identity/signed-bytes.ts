@@ -24,6 +24,8 @@ export const DOMAIN = {
   chainTree: "kiana/v1/chain-tree",
   /** What an author signs: the root of its log at a length. */
   chainSignedRoot: "kiana/v1/chain-signed-root",
+  /** A device answering a sync server's challenge: proves it holds the key its certificate names. */
+  chainSyncAuth: "kiana/v1/chain-sync-auth",
 } as const;
 
 export type DomainTag = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -179,4 +181,9 @@ export function chainSignedRootBytes(
   ts: number,
 ): Uint8Array {
   return encodeSigned(DOMAIN.chainSignedRoot, [author, length, root, ts]);
+}
+
+/** What a sync client signs: the server's fresh nonce, bound to both parties' fingerprints. */
+export function chainSyncAuthBytes(nonce: Uint8Array, clientFp: string, serverFp: string): Uint8Array {
+  return encodeSigned(DOMAIN.chainSyncAuth, [nonce, clientFp, serverFp]);
 }

@@ -1,7 +1,7 @@
 // Pulls from one peer what this node lacks, in at most two round trips: a hello with the digest
 // of its heads (one round trip when already in sync), then one fetch of every missing range,
 // streamed back in batches under a credit window. Every refusal lowers the peer's score.
-import { describeError } from "../../errors.ts";
+import { describeError, kianaError } from "../../errors.ts";
 import type { Certificate } from "../../identity/enrolment.ts";
 import { certificateFingerprint, decodeCertificate } from "../../identity/enrolment.ts";
 import type { ChainStore } from "../ports.ts";
@@ -60,6 +60,8 @@ export async function pullFrom(opts: PullOptions): Promise<PullReport> {
   const mine = localHeads(store);
   send({ kind: "hello", digest: headsDigest(mine), authors: mine.length });
   const answer = await next();
+  if (!answer && report.refused.length === 0)
+    throw kianaError("CHAIN_SYNC_UNAVAILABLE", "the peer closed the sync link without answering");
   if (answer?.kind === "inSync") return { ...report, inSync: true };
   if (answer?.kind !== "heads") {
     if (answer)

@@ -1,0 +1,142 @@
+// Chain sync over a WebSocket on the node's HTTP listener (`/kiana/v1/chain/sync`): the LAN path
+// between enrolled devices and for `kiana chain sync --peer`. The server challenges, the client
+// proves its enrolment, then frames flow as binary messages under the sync protocol's credit window.
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { kianaError } from "../../errors.ts";
+import type { Certificate } from "../../identity/enrolment.ts";
+import { answerChallenge, checkAnswer, type LinkFleet, makeChallenge } from "./link-auth.ts";
+import type { SyncPort } from "./ports.ts";
+import { createQueuePort, type QueuePort } from "./queue-port.ts";
+
+export const CHAIN_SYNC_ROUTE = "/kiana/v1/chain/sync";
+
+interface Connection {
+  kind: "chain-sync";
+  nonce?: Uint8Array;
+  port?: QueuePort;
+}
+
+export interface WsSyncServerOptions {
+  serverFp: string;
+  /** The fleet a client must be enrolled in; undefined while this device has not joined one. */
+  fleet(): LinkFleet | undefined;
+  now(): number;
+  /** Runs one authenticated session (the responder); the port closes when it returns. */
+  serve(port: SyncPort, peer: string, certificate: Certificate): Promise<void>;
+  onRefused?(reason: string): void;
+  maxConnections?: number;
+}
+
+export function createWsSyncServer(opts: WsSyncServerOptions) {
+  let open = 0;
+  const max = opts.maxConnections ?? 8;
+  const websocket: WebSocketHandler<Connection> = {
+    open(ws) {
+      open++;
+      const { nonce, frame } = makeChallenge(opts.serverFp);
+      ws.data.nonce = nonce;
+      ws.send(frame);
+    },
+    message(ws, message) {
+      const bytes = typeof message === "string" ? new TextEncoder().encode(message) : new Uint8Array(message);
+      if (ws.data.port) return ws.data.port.push(bytes);
+      const fleet = opts.fleet();
+      const verdict =
+        fleet && ws.data.nonce
+          ? checkAnswer(bytes, { nonce: ws.data.nonce, serverFp: opts.serverFp, fleet, now: opts.now() })
+          : { ok: false as const, reason: "this device has not joined a fleet" };
+      if (!verdict.ok) {
+        opts.onRefused?.(verdict.reason);
+        return ws.close(4401, verdict.reason.slice(0, 120));
+      }
+      const port = portOver(ws);
+      ws.data.port = port;
+      void opts.serve(port, verdict.peer, verdict.certificate).finally(() => port.close());
+    },
+    close(ws) {
+      open--;
+      ws.data.port?.end();
+    },
+    // Frames are at most ~1 MiB; a larger message is a broken or hostile peer.
+    maxPayloadLength: 2 * 1024 * 1024,
+    idleTimeout: 120,
+  };
+  return {
+    websocket,
+    /** The route handler: upgrades when allowed, else answers why not. */
+    upgrade(request: Request, server: Server<Connection>): Response | undefined {
+      if (!opts.fleet()) return new Response("chain sync needs an enrolled device\n", { status: 503 });
+      if (open >= max) return new Response("too many sync sessions\n", { status: 503 });
+      if (server.upgrade(request, { data: { kind: "chain-sync" } })) return undefined;
+      return new Response("chain sync speaks WebSocket only\n", { status: 426 });
+    },
+    connections: () => open,
+  };
+}
+
+function portOver(ws: ServerWebSocket<Connection>): QueuePort {
+  return createQueuePort({ send: (frame) => void ws.send(frame), close: () => ws.close(1000) });
+}
+
+/** Connects to a peer's sync route and authenticates; the port is ready for `pullFrom`. */
+export async function connectWsSync(
+  url: string,
+  me: { certificate: Certificate; sign(message: Uint8Array): Uint8Array },
+  timeoutMs = 10_000,
+): Promise<{
+  port: SyncPort;
+  peer: string;
+  bytes: () => { sent: number; received: number };
+  /** Why the server closed the link, once it has. */
+  closedBecause: () => string | undefined;
+}> {
+  const target = new URL(CHAIN_SYNC_ROUTE, url.replace(/^http/, "ws"));
+  const ws = new WebSocket(target.href);
+  ws.binaryType = "arraybuffer";
+  const counts = { sent: 0, received: 0 };
+  const port = createQueuePort({
+    send(frame) {
+      counts.sent += frame.length;
+      ws.send(frame);
+    },
+    close: () => ws.close(1000),
+  });
+  const first = Promise.withResolvers<Uint8Array>();
+  let challenged = false;
+  ws.onmessage = (ev) => {
+    const bytes = new Uint8Array(ev.data as ArrayBuffer);
+    counts.received += bytes.length;
+    if (challenged) return port.push(bytes);
+    challenged = true;
+    first.resolve(bytes);
+  };
+  let closedBecause: string | undefined;
+  ws.onclose = (ev) => {
+    closedBecause = ev.reason || `code ${ev.code}`;
+    port.end();
+    first.reject(
+      kianaError("CHAIN_SYNC_UNAVAILABLE", `${target.host} closed the sync link: ${ev.reason || ev.code}`),
+    );
+  };
+  ws.onerror = () =>
+    first.reject(kianaError("CHAIN_SYNC_UNAVAILABLE", `cannot open a sync link to ${target.host}`));
+  const timer = setTimeout(
+    () =>
+      first.reject(
+        kianaError("CHAIN_SYNC_UNAVAILABLE", `${target.host} did not answer within ${timeoutMs} ms`),
+      ),
+    timeoutMs,
+  );
+  try {
+    const answer = answerChallenge(await first.promise, me);
+    if (!answer.ok) throw kianaError("CHAIN_SYNC_PROTOCOL", answer.reason);
+    ws.send(answer.frame);
+    counts.sent += answer.frame.length;
+    return { port, peer: answer.server, bytes: () => ({ ...counts }), closedBecause: () => closedBecause };
+  } catch (err) {
+    ws.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
