@@ -18,7 +18,7 @@ commands:
   doctor     check hardware, native engines, system packages and health (--json)
   version    print the version
   fleet      init | enroll | join: fleet authority and enrolment certificates
-  chain      append | show | verify: this device's knowledge chain
+  chain      append | show | verify | sync: this device's knowledge chain
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -39,7 +39,7 @@ interface Args {
 const VALUE_FLAGS = new Set([
   ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
   ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
-  ...["type", "text", "author", "since", "grep", "limit"],
+  ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout"],
 ]);
 
 export function parseArgs(argv: string[]): Args {

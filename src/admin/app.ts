@@ -7,6 +7,7 @@ import type { HealthRegistry } from "../platform/health.ts";
 import type { Logger } from "../platform/log.ts";
 import type { AuditLog, LoginLimiter } from "../security/index.ts";
 import { type Accounts, MIN_PASSWORD_LENGTH } from "./accounts.ts";
+import { type AdminChain, createChainRoutes } from "./chain-routes.ts";
 import { healthzResponse } from "./healthz.ts";
 import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -50,6 +51,8 @@ export interface AdminAppDeps {
   sendDirect?(to: string, type: string, payload: Uint8Array): Promise<{ id: string }>;
   /** Offers a file on this device to a peer; absent until this device has joined a fleet. */
   sendFile?(to: string, path: string): Promise<{ id: string; name: string; size: number; sha256: string }>;
+  /** Block list, logs and checkpoint state for the Chain page; absent where the chain is not running. */
+  chain?: AdminChain;
 }
 
 const SESSION = "kiana_session";
@@ -76,6 +79,13 @@ export function createAdminApp(deps: AdminAppDeps) {
   const freshPreCsrf = () => randomBytes(18).toString("base64url");
   const preCsrfOk = (request: Request, form: Record<string, string>) =>
     sameToken(parseCookies(request.headers.get("cookie"))[PRE_CSRF], form.csrf);
+
+  const chain = createChainRoutes({
+    chain: deps.chain,
+    node: deps.node,
+    isSetUp: () => accounts.isSetUp(),
+    session,
+  });
 
   const forbidden = () =>
     htmlResponse(
@@ -125,6 +135,7 @@ export function createAdminApp(deps: AdminAppDeps) {
         }),
       );
     })
+    .get("/chain", ({ request }) => chain.page(request))
     .get("/setup", () => {
       if (accounts.isSetUp()) return redirect("/login");
       setupCode.ensure();
@@ -223,6 +234,9 @@ export function createAdminApp(deps: AdminAppDeps) {
         return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
       return jsonResponse({ peers: deps.peers() });
     })
+    .get("/api/v1/chain/blocks", ({ request }) => chain.blocks(request))
+    .get("/api/v1/chain/authors", ({ request }) => chain.authors(request))
+    .get("/api/v1/chain/status", ({ request }) => chain.status(request))
     .post("/api/v1/mesh/messages", async ({ request }) => {
       const s = session(request);
       if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
@@ -301,7 +315,7 @@ export function createAdminApp(deps: AdminAppDeps) {
         });
       }
       const st = await deps.status();
-      return new Response(renderMetrics(st, health.list()), {
+      return new Response(renderMetrics(st, health.list(), chain.metrics()), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     });

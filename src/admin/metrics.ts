@@ -1,12 +1,21 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4).
+import type { ChainStats } from "../chain/queries.ts";
+import type { ChainAuthorityStatus } from "../chain/view.ts";
 import type { HealthEntry } from "../platform/health.ts";
 import type { AdminStatus } from "./app.ts";
+
+/** The chain's figures for /metrics; absent on a device without a chain. */
+export interface ChainMetrics {
+  stats: ChainStats;
+  authority?: ChainAuthorityStatus;
+  counters: Record<string, number>;
+}
 
 function label(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-export function renderMetrics(st: AdminStatus, health: HealthEntry[]): string {
+export function renderMetrics(st: AdminStatus, health: HealthEntry[], chain?: ChainMetrics): string {
   const lines: string[] = [];
   const metric = (name: string, help: string, type: "gauge" | "counter", samples: [string, number][]) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -70,6 +79,28 @@ export function renderMetrics(st: AdminStatus, health: HealthEntry[]): string {
     "counter",
     events(st.transfers),
   );
+  if (chain) {
+    metric("kiana_chain_blocks", "Blocks stored, all authors' logs together.", "gauge", [
+      ["", chain.stats.blocks],
+    ]);
+    metric("kiana_chain_authors", "Authors with a log on this device.", "gauge", [["", chain.stats.authors]]);
+    metric(
+      "kiana_chain_events_total",
+      "Chain events by kind (appended, synced, refused, ...).",
+      "counter",
+      events(chain.counters),
+    );
+    if (chain.authority) {
+      metric("kiana_chain_validators", "Validators in the current set.", "gauge", [
+        ["", chain.authority.validators.length],
+      ]);
+      // No sample before the first final checkpoint: a 0 would read as a real height.
+      if (chain.authority.lastFinal)
+        metric("kiana_chain_final_height", "Height of the newest final checkpoint.", "gauge", [
+          ["", chain.authority.lastFinal.height],
+        ]);
+    }
+  }
   metric(
     "kiana_health_problem",
     "Open health problems by code and severity.",

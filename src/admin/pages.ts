@@ -30,9 +30,11 @@ th{width:12rem;color:#555;font-weight:500}label{display:block;margin:.7rem 0 .2r
 button{font:inherit;padding:.45rem 1rem;border:0;border-radius:5px;background:#2458d6;color:#fff;cursor:pointer;margin-top:1rem}
 header button{margin:0;background:#445}.error{background:#fde8e8;color:#8a1c1c;padding:.6rem .8rem;border-radius:5px}
 .ok{color:#17713a}.warning{color:#8a5a00}.sev-error{color:#8a1c1c}.narrow{max-width:28rem}code{background:#eef;padding:0 .3rem;border-radius:3px}
+.grid th{width:auto}.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end}.filters input,.filters select{width:12rem}
+select{font:inherit;padding:.45rem;border:1px solid #bbb;border-radius:5px;background:#fff}.muted{color:#666}
 `;
 
-function layout(title: string, body: Raw, header: Raw = html``): string {
+export function layout(title: string, body: Raw, header: Raw = html``): string {
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · kiana</title><style>${raw(STYLE)}</style></head>
 <body><header><h1>kiana</h1>${header}</header><main>${body}</main></body></html>`.value;
@@ -101,8 +103,8 @@ function peersTable(peers: OverviewModel["peers"], detailed: boolean): Raw {
   )}</table>`;
 }
 
-function pageHeader(nodeName: string, role: string, csrfToken: string): Raw {
-  return html`<nav><a href="/">Overview</a> · <a href="/peers">Peers</a></nav><span>${nodeName} · ${role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrfToken}"><button type="submit">Log out</button></form>`;
+export function pageHeader(nodeName: string, role: string, csrfToken: string): Raw {
+  return html`<nav><a href="/">Overview</a> · <a href="/peers">Peers</a> · <a href="/chain">Chain</a></nav><span>${nodeName} · ${role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrfToken}"><button type="submit">Log out</button></form>`;
 }
 
 /** The peer table: enrolled devices with their heartbeat health, and devices only seen over mDNS. */

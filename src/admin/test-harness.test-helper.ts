@@ -15,6 +15,7 @@ export function createHarness(
     metricsToken?: string;
     sendDirect?: (to: string, type: string, payload: Uint8Array) => Promise<{ id: string }>;
     sendFile?: AdminAppDeps["sendFile"];
+    chain?: AdminAppDeps["chain"];
   } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), "kiana-admin-"));
@@ -40,6 +41,7 @@ export function createHarness(
     sessionMs: 3_600_000,
     sendDirect: opts.sendDirect,
     sendFile: opts.sendFile,
+    chain: opts.chain,
     node: { name: "test-node", role: "hub" },
     peers,
     status: async () => ({

@@ -78,6 +78,26 @@ describe("a chain log on SQLite with 1 000 blocks", () => {
     expect(log.verifyLog(keys.fingerprint).ok).toBe(true);
   });
 
+  test("verifying from a length checks only the tail, starting from the stored peaks", () => {
+    for (const from of [1, 600, 617, 618, 999, 1000])
+      expect(log.verifyLog(keys.fingerprint, undefined, { from })).toEqual({
+        ok: true,
+        length: 1000,
+        signedLength: 1000,
+      });
+    db.db.run("UPDATE chain_block SET body = ? WHERE author = ? AND seq = 900", [
+      text("fact 9oo"),
+      keys.fingerprint,
+    ]);
+    expect(log.verifyLog(keys.fingerprint, undefined, { from: 700 })).toMatchObject({ ok: false, seq: 900 });
+    // A tail check trusts the prefix: a change before `from` is for the full check to find.
+    expect(log.verifyLog(keys.fingerprint, undefined, { from: 901 }).ok).toBe(true);
+    db.db.run("UPDATE chain_block SET body = ? WHERE author = ? AND seq = 900", [
+      text("fact 900"),
+      keys.fingerprint,
+    ]);
+  });
+
   test("a changed inner tree node is found", () => {
     const row = db.db
       .query<{ hash: Uint8Array }, [string]>("SELECT hash FROM chain_node WHERE author = ? AND idx = 511")

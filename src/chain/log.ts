@@ -6,6 +6,7 @@ import type { Clock } from "../platform/clock.ts";
 import { type Block, blockProblem, equalBytes, leafHash, ZERO_HASH } from "./block.ts";
 import {
   depth,
+  fullRoots,
   type GetNode,
   type InclusionProof,
   inclusionProof,
@@ -43,8 +44,12 @@ export interface ChainLog {
   appendBatch(entries: readonly ChainEntry[]): { blocks: StoredBlock[]; root: SignedRoot };
   /** A block of any stored author with its proof against that author's latest signed root. */
   prove(author: string, seq: number): BlockWithProof | undefined;
-  /** Recomputes every hash, link, stored node and the signed root of `author`'s log. */
-  verifyLog(author: string, authorPublicKey?: Uint8Array): LogVerdict;
+  /**
+   * Recomputes every hash, link, stored node and the signed root of `author`'s log. With `from`,
+   * only blocks from there on: the prefix is taken as verified earlier (logs are append-only, so a
+   * crash can only touch the tail), and its stored peaks are the starting point.
+   */
+  verifyLog(author: string, authorPublicKey?: Uint8Array, opts?: { from?: number }): LogVerdict;
 }
 
 export function createChainLog(opts: { store: ChainStore; keys: NodeKeys; clock: Clock }): ChainLog {
@@ -84,17 +89,24 @@ export function createChainLog(opts: { store: ChainStore; keys: NodeKeys; clock:
     return { blocks, root };
   }
 
-  function verifyLog(who: string, authorPublicKey?: Uint8Array): LogVerdict {
+  function verifyLog(who: string, authorPublicKey?: Uint8Array, opts: { from?: number } = {}): LogVerdict {
     const publicKey = authorPublicKey ?? (who === author ? keys.signingPublicKey : undefined);
     const signed = store.latestSignedRoot(who);
     if (signed && (!publicKey || !verifySignedRoot(signed, publicKey)))
       return { ok: false, reason: `the signed root at length ${signed.length} does not verify` };
     const length = store.length(who);
+    const from = Math.min(Math.max(0, Math.floor(opts.from ?? 0)), length);
     // The peaks of the prefix read so far: at most log2(n) hashes, whatever the log's length.
     const peaks: TreeNode[] = [];
-    let prev = ZERO_HASH;
-    let seq = 0;
-    for (const { block, hash } of store.blocks(who, 0, length)) {
+    for (const index of from > 0 ? fullRoots(from) : []) {
+      const hash = store.node(who, index);
+      if (!hash) return { ok: false, seq: from, reason: `stored tree node ${index} is missing` };
+      peaks.push({ index, hash });
+    }
+    let prev = from === 0 ? ZERO_HASH : store.node(who, 2 * (from - 1));
+    if (!prev) return { ok: false, seq: from - 1, reason: "missing from the log" };
+    let seq = from;
+    for (const { block, hash } of store.blocks(who, from, length)) {
       const bad = (reason: string): LogVerdict => ({ ok: false, seq, reason });
       if (block.seq !== seq || block.author !== who) return bad("out of place in the log");
       const problem = blockProblem(block);

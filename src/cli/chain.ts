@@ -7,7 +7,8 @@ import { openCore } from "./core.ts";
 
 export const CHAIN_USAGE = `kiana chain append --type TYPE --text TEXT     sign and store a block in this device's log
 kiana chain show [--author FP] [--type T] [--since ISO-DATE] [--grep WORD] [--limit N] [--json]
-kiana chain verify                                 recompute every log; exit 1 naming the first bad block`;
+kiana chain verify                                 recompute every log; exit 1 naming the first bad block
+kiana chain sync --peer URL|NAME|FINGERPRINT [--json]  pull what this device lacks from a peer, verified`;
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
@@ -18,6 +19,7 @@ export async function runChainCommand(
   config: Readonly<KianaConfig>,
   log: Logger,
 ): Promise<number> {
+  if (sub === "sync") return (await import("./chain-sync.ts")).runChainSync(flags, json, config, log);
   const [{ loadNodeKeys }, chain, { systemClock }] = await Promise.all([
     import("../identity/index.ts"),
     import("../chain/index.ts"),
@@ -48,30 +50,59 @@ export async function runChainCommand(
       if (Number.isNaN(since))
         throw kianaError("CLI_USAGE", `--since ${flags.since} is not a date (use e.g. 2026-11-01)`);
       const limit = Math.min(Math.max(Number(flags.limit ?? 100), 1), 10_000);
-      const grep = flags.grep?.toLowerCase();
-      const authors = flags.author ? [flags.author] : chainStore.authors();
       let shown = 0;
-      // Streams each log: nothing holds a whole chain in memory.
-      for (const author of authors) {
-        for (const { block } of chainStore.blocks(author, 0, chainStore.length(author))) {
-          if (shown >= limit) break;
-          if (flags.type && block.type !== flags.type) continue;
-          if (block.ts < since) continue;
-          const text = utf8.decode(block.body);
-          if (grep && !text.toLowerCase().includes(grep)) continue;
-          shown++;
-          const row = {
-            author: block.author,
-            seq: block.seq,
-            ts: new Date(block.ts).toISOString(),
-            type: block.type,
-            text,
-          };
-          out(
-            json
-              ? `${JSON.stringify(row)}\n`
-              : `${row.ts}  ${author.slice(0, 8)} #${block.seq}  ${block.type}  ${text}\n`,
-          );
+      const print = (b: {
+        author: string;
+        seq: number;
+        ts: number;
+        type: string;
+        text?: string;
+        bytes: number;
+      }) => {
+        shown++;
+        const row = {
+          author: b.author,
+          seq: b.seq,
+          ts: new Date(b.ts).toISOString(),
+          type: b.type,
+          text: b.text,
+        };
+        const shownText = b.text ?? `(${b.bytes} bytes, not UTF-8 text)`;
+        out(
+          json
+            ? `${JSON.stringify(row)}\n`
+            : `${row.ts}  ${b.author.slice(0, 8)} #${b.seq}  ${b.type}  ${shownText}\n`,
+        );
+      };
+      if (flags.grep !== undefined) {
+        // Full-text search over knowledge blocks (chain_fts), newest first, a bounded page at a time.
+        const { createChainQueries, MAX_LIST_LIMIT } = await import("../chain/queries.ts");
+        const queries = createChainQueries({ db: store.db });
+        let before: { ts: number; author: string; seq: number } | undefined;
+        while (shown < limit) {
+          const want = Math.min(limit - shown, MAX_LIST_LIMIT);
+          const page = queries.list({
+            text: flags.grep,
+            author: flags.author,
+            type: flags.type,
+            since,
+            limit: want,
+            before,
+          });
+          page.forEach(print);
+          before = page.at(-1);
+          if (page.length < want) break;
+        }
+      } else {
+        const authors = flags.author ? [flags.author] : chainStore.authors();
+        // Streams each log: nothing holds a whole chain in memory.
+        for (const author of authors) {
+          for (const { block } of chainStore.blocks(author, 0, chainStore.length(author))) {
+            if (shown >= limit) break;
+            if (flags.type && block.type !== flags.type) continue;
+            if (block.ts < since) continue;
+            print({ ...block, text: utf8.decode(block.body), bytes: block.body.length });
+          }
         }
       }
       if (!json && shown === 0) out("no blocks match\n");
@@ -80,8 +111,11 @@ export async function runChainCommand(
 
     if (sub === "verify") {
       let bad = 0;
+      // Keys of other authors were learned from their verified enrolment certificates during sync.
+      const { createSqliteAuthorKeys } = await import("../chain/sync/sqlite-ports.ts");
+      const known = createSqliteAuthorKeys({ store, now: Date.now });
       for (const author of chainStore.authors()) {
-        const pub = author === keys.fingerprint ? keys.signingPublicKey : undefined;
+        const pub = author === keys.fingerprint ? keys.signingPublicKey : known.get(author)?.signingKey;
         const verdict = chainLog.verifyLog(author, pub);
         if (verdict.ok) {
           out(`${author}: ${verdict.length} blocks ok (signed up to ${verdict.signedLength})\n`);

@@ -1,7 +1,6 @@
 // `kiana run`: the running node. /healthz is answered as soon as the config and the database are
 // checked; the admin app, keys, probes and the mesh load after, through dynamic imports.
 
-import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -9,17 +8,28 @@ import { healthzResponse } from "../admin/healthz.ts";
 import type { KianaConfig } from "../config/index.ts";
 import { describeError, kianaError } from "../errors.ts";
 import { writeFileAtomic } from "../platform/atomic-file.ts";
-import type { HealthRegistry } from "../platform/health.ts";
 import { capabilityLogger, type Logger } from "../platform/log.ts";
-import type { Store } from "../store/index.ts";
 import { VERSION } from "../version.ts";
 import { checkEnvironment, openCore } from "./core.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-function listen(config: Readonly<KianaConfig>, routes: Record<string, Handler>, fetch: Handler) {
+type SocketHandler = import("bun").WebSocketHandler<{ kind: "chain-sync" }>;
+
+function listen(
+  config: Readonly<KianaConfig>,
+  routes: Record<
+    string,
+    (
+      request: Request,
+      server: import("bun").Server<{ kind: "chain-sync" }>,
+    ) => Response | Promise<Response> | undefined
+  >,
+  fetch: Handler,
+  websocket: SocketHandler,
+) {
   try {
-    return Bun.serve({ hostname: config.admin.host, port: config.admin.port, routes, fetch });
+    return Bun.serve({ hostname: config.admin.host, port: config.admin.port, routes, fetch, websocket });
   } catch (err) {
     const inUse = /EADDRINUSE|in use/i.test(describeError(err));
     throw kianaError(
@@ -41,6 +51,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   let handler: Handler | undefined;
   let meshJoin: ((body: Uint8Array) => { status: number; json: unknown }) | undefined;
   let meshTransfers: ((request: Request) => Response) | undefined;
+  let chainSync: import("./chain-node.ts").ChainNode["server"] | undefined;
   // Requests other than /healthz that arrive while the admin app loads wait for it.
   const starting = Promise.withResolvers<Handler>();
   server = listen(
@@ -49,6 +60,11 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       "/healthz": () => healthzResponse(health),
       // Each request carries a short-lived signed token from an enrolled peer: see src/mesh/transfer/auth.ts.
       "/kiana/v1/transfer/*": (request) => meshTransfers?.(request) ?? notRunning(),
+      // A WebSocket whose first frames authenticate the peer: see src/chain/sync/link-auth.ts.
+      "/kiana/v1/chain/sync": (request, srv) =>
+        chainSync
+          ? chainSync.upgrade(request, srv)
+          : new Response("the chain is starting\n", { status: 503 }),
       // Authorised by the signed envelope in the body, not by a login: see src/mesh/join.ts.
       "/api/v1/mesh/join": async (request) => {
         if (request.method !== "POST" || !meshJoin) {
@@ -76,6 +92,14 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       handler ??= await starting.promise;
       return handler(request);
     },
+    {
+      // Only chain sync upgrades, and only once chainSync is set; these forward to its handlers.
+      open: (ws) => chainSync?.websocket.open?.(ws),
+      message: (ws, message) => chainSync?.websocket.message?.(ws, message),
+      close: (ws, code, reason) => chainSync?.websocket.close?.(ws, code, reason),
+      maxPayloadLength: 2 * 1024 * 1024,
+      idleTimeout: 120,
+    },
   );
 
   // Let the listener serve /healthz before the rest of the start-up takes the event loop.
@@ -98,7 +122,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   const setupCode = admin.createSetupCodeKeeper({ dataDir: config.dataDir });
   const audit = security.createAuditLog({ store });
   const mesh = config.mesh.enabled
-    ? await startMesh({
+    ? await (await import("./mesh-start.ts")).startMesh({
         config,
         store,
         keys,
@@ -110,6 +134,14 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       })
     : undefined;
   meshJoin = mesh?.node.join;
+  const chainNode = await (await import("./chain-node.ts")).startChain(config, {
+    store,
+    keys,
+    audit,
+    log,
+    peers: () => mesh?.node.peers() ?? [],
+  });
+  chainSync = chainNode.server;
   if (mesh) meshTransfers = (request) => mesh.node.transfers()?.httpHandler(request) ?? notRunning();
   // `kiana status` runs as another process: it reads the peer table from this snapshot.
   const stopPeerSnapshot = mesh ? writePeerSnapshots(config.dataDir, mesh.node) : () => {};
@@ -164,6 +196,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
           return direct.send(to, type, payload);
         }
       : undefined,
+    chain: chainNode.view(),
     sendFile: mesh
       ? (to, path) => {
           const transfers = mesh.node.transfers();
@@ -203,6 +236,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
     log.info({ signal }, "stopping");
     notifier.stopping();
     watchdog.stop();
+    chainNode.schedule.stop();
     stopPeerSnapshot();
     // Goodbyes over mDNS and a clean broker disconnect, but never more than a few seconds.
     void Promise.race([mesh?.node.stop(), Bun.sleep(3000)]).finally(() => {
@@ -216,109 +250,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-/** The mesh: mDNS always; once enrolled, the broker (a hub runs it) and the fleet's roster. */
-async function startMesh(o: {
-  config: Readonly<KianaConfig>;
-  store: Store;
-  keys: import("../identity/index.ts").NodeKeys;
-  health: HealthRegistry;
-  log: Logger;
-  audit: import("../security/index.ts").AuditLog;
-  port: number;
-  loadDataChannel: () => Promise<unknown>;
-}) {
-  const { config, store, keys, health } = o;
-  const log = capabilityLogger(o.log, "mesh");
-  const [identity, meshNode, mdns, mqtt, hubBroker, replay, refusals, clock] = await Promise.all([
-    import("../identity/index.ts"),
-    import("../mesh/mesh-node.ts"),
-    import("../mesh/adapters/mdns.ts"),
-    import("../mesh/adapters/mqtt.ts"),
-    import("../mesh/broker/hub-broker.ts"),
-    import("../mesh/replay-guard.ts"),
-    import("../mesh/refusals.ts"),
-    import("../platform/clock.ts"),
-  ]);
-  let membership: import("../identity/index.ts").Membership | null = null;
-  try {
-    membership = identity.loadMembership(config.dataDir);
-  } catch (err) {
-    health.set({
-      code: "MESH_MEMBERSHIP_INVALID",
-      severity: "error",
-      message: `The stored fleet certificate cannot be read: ${describeError(err)}`,
-      hint: "Run `kiana fleet join` again with the certificate and fleet.json from the operator.",
-    });
-  }
-  const refusalLog = refusals.createRefusalLog({ audit: o.audit, now: Date.now });
-  const role = membership?.certificate.role ?? config.node.role;
-  const name = membership?.certificate.name ?? config.node.name;
-  const bridge = config.broker.bridgeAddress
-    ? {
-        name: `${name}-bridge`,
-        address: config.broker.bridgeAddress,
-        username: config.broker.bridgeUsername,
-        password: config.broker.bridgePassword,
-        fleet: membership?.fleet.fleetId ?? config.node.fleet,
-      }
-    : undefined;
-  const node = meshNode.createMeshNode({
-    node: { name, role, fleet: config.node.fleet, version: VERSION, adminPort: o.port },
-    keys,
-    membership,
-    hubUrl: config.mesh.hubUrl,
-    revoked: config.mesh.revoked,
-    heartbeatMs: config.mesh.heartbeatSeconds * 1000,
-    store,
-    random: (n) => new Uint8Array(randomBytes(n)),
-    addresses: mdns.defaultInterfaces,
-    clock: clock.systemClock,
-    log,
-    health,
-    sequence: replay.createSequenceCounter(store, { sender: keys.fingerprint }),
-    replay: replay.createSqliteReplayGuard({ store }),
-    onRefused: (from, reason, detail) => refusalLog.refuse(from, reason, detail),
-    transfer: {
-      receivedDir: join(config.dataDir, "received"),
-      httpUrl: () => lanHttpUrl(config.admin.host, o.port, mdns.defaultInterfaces()),
-      paths: config.mesh.transferPaths,
-      rtc: { iceServers: [...config.mesh.iceServers] },
-      loadDataChannel: o.loadDataChannel,
-      maxReceiveBytes: config.mesh.maxReceiveMb * 1024 * 1024,
-    },
-    adapters: {
-      mdns: (opts) => mdns.createMdns(opts),
-      mqtt: (opts) => mqtt.createMqttTransport(opts),
-      brokerHost: config.broker.host === "0.0.0.0" ? "127.0.0.1" : config.broker.host,
-      hubBroker:
-        role === "hub" && membership
-          ? hubBroker.createHubBroker({
-              dataDir: config.dataDir,
-              fleet: membership.fleet.fleetId,
-              hub: { node: name, fingerprint: keys.fingerprint, keys },
-              listen: { host: config.broker.host, port: config.broker.port },
-              managed: config.broker.managed,
-              bridge,
-              log,
-              // As root (dev machines, tests) mosquitto would drop to its own user and lose access to our files.
-              runAsUser: process.getuid?.() === 0 ? "root" : undefined,
-            })
-          : undefined,
-    },
-  });
-  await node.start();
-  return { node, refusals: refusalLog };
-}
-
 const notRunning = () => new Response("file transfers are not running on this device\n", { status: 503 });
-
-/** Where peers fetch our shared files: the admin listener, on a LAN address; none when it is loopback-only. */
-export function lanHttpUrl(host: string, port: number, addresses: string[]): string | undefined {
-  const wildcard = host === "0.0.0.0" || host === "::";
-  const addr = wildcard ? (addresses.find((a) => !a.includes(":")) ?? addresses[0]) : host;
-  if (!addr || addr === "localhost" || addr.startsWith("127.") || addr === "::1") return undefined;
-  return `http://${addr.includes(":") ? `[${addr}]` : addr}:${port}`;
-}
 
 export const PEERS_FILE = "peers.json";
 

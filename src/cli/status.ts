@@ -6,7 +6,7 @@ import { VERSION } from "../version.ts";
 import { checkEnvironment, openCore } from "./core.ts";
 import { PEERS_FILE } from "./run.ts";
 
-function readPeerSnapshot(
+export function readPeerSnapshot(
   dataDir: string,
 ): { at: number; peers: import("../mesh/mesh-node.ts").MeshPeer[] } | null {
   try {

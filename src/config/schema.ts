@@ -132,6 +132,29 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    chain: T.Object(
+      {
+        syncSeconds: T.Integer({
+          minimum: 0,
+          maximum: 86400,
+          default: 30,
+          description:
+            "How often the running node pulls the knowledge chain from each reachable enrolled peer; 0: only on demand (`kiana chain sync`).",
+        }),
+        validators: T.Array(T.String({ pattern: "^[0-9a-f]{32}$" }), {
+          default: [],
+          description:
+            "Fingerprints of the genesis validators that sign checkpoints; empty: this device alone (a fleet of one). Votes on the chain add or remove validators later.",
+        }),
+        checkpointSeconds: T.Integer({
+          minimum: 0,
+          maximum: 86400,
+          default: 60,
+          description: "How often a validator proposes or endorses checkpoints of the log heads; 0: never.",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: T.Object(
       {
         busyTimeoutMs: T.Integer({

@@ -90,6 +90,8 @@ export interface MeshPeer {
   /** healthy/degraded/failed (heartbeats), online/offline (broker presence), enrolled, or discovered (mDNS only). */
   state: string;
   addresses: string[];
+  /** The peer's admin/HTTP port, from its heartbeat or mDNS record; the LAN paths (transfers, chain sync) use it. */
+  adminPort?: number;
 }
 
 const JOIN_RETRY_MS = { initial: 1000, max: 60_000 };
@@ -375,6 +377,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
           // Heartbeats say most; without them, the broker's retained presence.
           state: heard?.state ?? presence.get(c.name) ?? "enrolled",
           addresses: heard?.addresses ?? [],
+          adminPort: heard?.adminPort,
         });
       }
       for (const s of mdns.services("kiana")) {
@@ -382,6 +385,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
         const known = byFp.get(fp);
         if (known) {
           if (known.addresses.length === 0) known.addresses = s.addresses;
+          known.adminPort ??= s.port;
         } else
           byFp.set(fp, {
             name: s.instance,
@@ -389,6 +393,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
             fingerprint: fp,
             state: "discovered",
             addresses: s.addresses,
+            adminPort: s.port,
           });
       }
       byFp.delete(keys.fingerprint);

@@ -158,6 +158,8 @@ export const MIGRATIONS: readonly Migration[] = [
         last_sync_at INTEGER,
         updated_at INTEGER NOT NULL
       ) STRICT, WITHOUT ROWID`);
+      // The admin block viewer lists newest first; without this a page would sort the whole table.
+      db.run("CREATE INDEX chain_block_ts ON chain_block(ts, author, seq)");
       // Contentless: the text lives once, in chain_block.body; rowids match chain_block's.
       db.run(`CREATE VIRTUAL TABLE chain_fts USING fts5(text, content='', contentless_delete=1)`);
       db.run(`CREATE TRIGGER chain_block_fts AFTER INSERT ON chain_block WHEN NEW.type = 'knowledge'

@@ -6,5 +6,7 @@ export { createMemoryAuthorKeys, createMemoryPeerScores, memoryPortPair } from "
 export type { AuthorKeys, KnownAuthor, PeerScores, SyncPort } from "./ports.ts";
 export { applyBatch } from "./receiver.ts";
 export { DEFAULT_BATCH_BYTES, type ResponderOptions, serveSync } from "./responder.ts";
+export { type SyncSchedule, type SyncTarget, startSyncSchedule, syncTargets } from "./schedule.ts";
 export { createSqliteAuthorKeys, createSqlitePeerScores } from "./sqlite-ports.ts";
 export { decodeFrame, encodeFrame, type Frame, LIMITS } from "./wire.ts";
+export { CHAIN_SYNC_ROUTE, connectWsSync, createWsSyncServer, type WsSyncServerOptions } from "./ws-link.ts";

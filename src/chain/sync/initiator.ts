@@ -27,6 +27,8 @@ export interface PullOptions {
   timeoutMs?: number;
   /** Refusals after which the session is abandoned. */
   maxRefusals?: number;
+  /** After each batch is durably stored: the author's log length now. */
+  onStored?: (author: string, length: number) => void;
 }
 
 export interface PullReport {
@@ -127,6 +129,7 @@ export async function pullFrom(opts: PullOptions): Promise<PullReport> {
       if (verdict.ok) {
         report.received += verdict.stored;
         scores.received(peer, verdict.stored);
+        opts.onStored?.(f.batch.author, f.batch.from + verdict.stored);
       } else {
         refuse(verdict.reason);
         verified.delete(f.batch.author);

@@ -86,17 +86,22 @@ export async function connectWsSync(
 ): Promise<{
   port: SyncPort;
   peer: string;
-  bytes: () => { sent: number; received: number };
+  /** Sync frame bytes each way, and the WebSocket framing around them (headers and client masks). */
+  bytes: () => { sent: number; received: number; framing: number };
   /** Why the server closed the link, once it has. */
   closedBecause: () => string | undefined;
 }> {
   const target = new URL(CHAIN_SYNC_ROUTE, url.replace(/^http/, "ws"));
   const ws = new WebSocket(target.href);
   ws.binaryType = "arraybuffer";
-  const counts = { sent: 0, received: 0 };
+  const counts = { sent: 0, received: 0, framing: 0 };
+  // RFC 6455: 2 header bytes, 2 or 8 more for longer payloads, 4 for the mask on client frames.
+  const frameOverhead = (n: number, masked: boolean) =>
+    2 + (n > 65535 ? 8 : n > 125 ? 2 : 0) + (masked ? 4 : 0);
   const port = createQueuePort({
     send(frame) {
       counts.sent += frame.length;
+      counts.framing += frameOverhead(frame.length, true);
       ws.send(frame);
     },
     close: () => ws.close(1000),
@@ -106,6 +111,7 @@ export async function connectWsSync(
   ws.onmessage = (ev) => {
     const bytes = new Uint8Array(ev.data as ArrayBuffer);
     counts.received += bytes.length;
+    counts.framing += frameOverhead(bytes.length, false);
     if (challenged) return port.push(bytes);
     challenged = true;
     first.resolve(bytes);
@@ -132,6 +138,7 @@ export async function connectWsSync(
     if (!answer.ok) throw kianaError("CHAIN_SYNC_PROTOCOL", answer.reason);
     ws.send(answer.frame);
     counts.sent += answer.frame.length;
+    counts.framing += frameOverhead(answer.frame.length, true);
     return { port, peer: answer.server, bytes: () => ({ ...counts }), closedBecause: () => closedBecause };
   } catch (err) {
     ws.close();

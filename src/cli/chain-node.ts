@@ -1,0 +1,188 @@
+// The chain as one device runs it: its SQLite log, the author directory, peer scores, the sync
+// server on the HTTP listener and pulls from peers. Built here for `kiana run` and `kiana chain`.
+
+import { createChainQueries } from "../chain/queries.ts";
+import type { BlockFilter } from "../chain/view.ts";
+import type { KianaConfig } from "../config/index.ts";
+import { kianaError } from "../errors.ts";
+import { type Certificate, encodeCertificate } from "../identity/enrolment.ts";
+import { loadMembership, type Membership } from "../identity/fleet-membership.ts";
+import type { NodeKeys } from "../identity/node-keys.ts";
+import type { Clock } from "../platform/clock.ts";
+import { capabilityLogger, type Logger } from "../platform/log.ts";
+import type { AuditLog } from "../security/index.ts";
+import type { Store } from "../store/index.ts";
+
+/** The stored membership, or null when there is none or it cannot be read (the mesh reports that). */
+export function safeMembership(dataDir: string): Membership | null {
+  try {
+    return loadMembership(dataDir);
+  } catch {
+    return null;
+  }
+}
+
+export interface ChainNodeOptions {
+  store: Store;
+  keys: NodeKeys;
+  membership: Membership | null;
+  revoked: readonly string[];
+  clock: Clock;
+  audit?: AuditLog;
+}
+
+export type ChainNode = Awaited<ReturnType<typeof openChainNode>>;
+
+export async function openChainNode(o: ChainNodeOptions) {
+  const [chain, sync, enrolment] = await Promise.all([
+    import("../chain/index.ts"),
+    import("../chain/sync/index.ts"),
+    import("../identity/enrolment.ts"),
+  ]);
+  const { store, keys, membership, clock } = o;
+  const now = () => clock.now();
+  const chainStore = chain.createSqliteChainStore({ store });
+  const chainLog = chain.createChainLog({ store: chainStore, keys, clock });
+  const authors = sync.createSqliteAuthorKeys({ store, now });
+  authors.remember({
+    author: keys.fingerprint,
+    signingKey: keys.signingPublicKey,
+    certificate: membership ? encodeCertificate(membership.certificate) : undefined,
+    role: membership?.certificate.role,
+  });
+  const scores = sync.createSqlitePeerScores({ store, now });
+  const revoked = new Set(o.revoked);
+  const fleet = membership
+    ? { publicKey: membership.fleet.publicKey, fleetId: membership.fleet.fleetId, revoked }
+    : undefined;
+  const counters: Record<string, number> = {};
+  const count = (event: string, n = 1) => {
+    counters[event] = (counters[event] ?? 0) + n;
+  };
+
+  /**
+   * Logs outlive certificates: an author's blocks stay valid after its certificate expires, so
+   * only the fleet's signature, the fleet id and revocation decide whether its key is accepted.
+   */
+  const checkCertificate = (cert: Certificate) => {
+    if (!fleet) return "this device has not joined a fleet";
+    const at = Math.min(Math.max(now(), cert.issuedAt), cert.expiresAt - 1);
+    const v = enrolment.verifyCertificate(cert, {
+      fleetPublicKey: fleet.publicKey,
+      fleetId: fleet.fleetId,
+      revoked,
+      now: at,
+    });
+    return v.ok ? undefined : `${v.reason}: ${v.detail}`;
+  };
+
+  const server = sync.createWsSyncServer({
+    serverFp: keys.fingerprint,
+    fleet: () => fleet,
+    now,
+    serve(port) {
+      count("sessions-served");
+      return sync.serveSync(port, { store: chainStore, authors, onEvent: (e) => count(`served-${e}`) });
+    },
+    onRefused(reason) {
+      count("links-refused");
+      o.audit?.append({ actor: "chain-sync", action: "chain.sync.link-refused", detail: reason });
+    },
+  });
+
+  /** Pulls what this device lacks from the node serving at `url` (http://host:port). */
+  async function pull(
+    url: string,
+    opts: { timeoutMs?: number; onStored?: (author: string, length: number) => void } = {},
+  ) {
+    if (!membership)
+      throw kianaError(
+        "CHAIN_SYNC_UNAVAILABLE",
+        "this device has not joined a fleet, so no peer will sync with it (kiana fleet join)",
+      );
+    const link = await sync.connectWsSync(
+      url,
+      { certificate: membership.certificate, sign: keys.sign },
+      opts.timeoutMs,
+    );
+    try {
+      count("pulls");
+      const report = await sync.pullFrom({
+        port: link.port,
+        peer: link.peer,
+        store: chainStore,
+        authors,
+        scores,
+        checkCertificate,
+        timeoutMs: opts.timeoutMs,
+        onStored: opts.onStored,
+        onRefusal: (peer, reason) =>
+          o.audit?.append({ actor: peer, action: "chain.sync.refused", detail: reason }),
+      });
+      count("blocks-received", report.received);
+      count("refused", report.refused.length);
+      if (report.inSync) count("pulls-in-sync");
+      return { ...report, peer: link.peer, bytes: link.bytes() };
+    } catch (err) {
+      const why = link.closedBecause();
+      if (why) throw kianaError("CHAIN_SYNC_UNAVAILABLE", `the peer refused the sync link: ${why}`, {}, err);
+      throw err;
+    } finally {
+      link.port.close();
+    }
+  }
+
+  const queries = createChainQueries({ db: store.db });
+  /** What the admin page and API show; trust comes from the authority's votes once it runs. */
+  const view = (trust: (author: string) => number = () => 0.5) => ({
+    list: (filter: BlockFilter) => queries.list(filter),
+    stats: () => queries.stats(),
+    authors: () => queries.authors().map((a) => ({ ...a, trust: trust(a.author) })),
+    counters: () => ({ ...counters }),
+  });
+
+  return {
+    chain,
+    chainStore,
+    chainLog,
+    authors,
+    scores,
+    server,
+    pull,
+    view,
+    counters: () => ({ ...counters }),
+  };
+}
+
+/** The chain and its sync: served on the HTTP listener, pulled from reachable peers on a timer. */
+export async function startChain(
+  config: Readonly<KianaConfig>,
+  o: {
+    store: Store;
+    keys: import("../identity/index.ts").NodeKeys;
+    audit: import("../security/index.ts").AuditLog;
+    log: Logger;
+    peers: () => import("../mesh/mesh-node.ts").MeshPeer[];
+  },
+) {
+  const [sync, { systemClock }] = await Promise.all([
+    import("../chain/sync/index.ts"),
+    import("../platform/clock.ts"),
+  ]);
+  const node = await openChainNode({
+    store: o.store,
+    keys: o.keys,
+    membership: safeMembership(config.dataDir),
+    revoked: config.mesh.revoked,
+    clock: systemClock,
+    audit: o.audit,
+  });
+  const schedule = sync.startSyncSchedule({
+    clock: systemClock,
+    everyMs: config.chain.syncSeconds * 1000,
+    targets: () => sync.syncTargets(o.peers()),
+    pull: (url) => node.pull(url),
+    log: capabilityLogger(o.log, "chain"),
+  });
+  return { ...node, schedule };
+}
