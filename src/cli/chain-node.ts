@@ -29,6 +29,8 @@ export interface ChainNodeOptions {
   revoked: readonly string[];
   clock: Clock;
   audit?: AuditLog;
+  /** Bytes of block bodies per batch this node serves (default 256 KiB); tests make it small. */
+  batchBytes?: number;
 }
 
 export type ChainNode = Awaited<ReturnType<typeof openChainNode>>;
@@ -82,7 +84,12 @@ export async function openChainNode(o: ChainNodeOptions) {
     now,
     serve(port) {
       count("sessions-served");
-      return sync.serveSync(port, { store: chainStore, authors, onEvent: (e) => count(`served-${e}`) });
+      return sync.serveSync(port, {
+        store: chainStore,
+        authors,
+        batchBytes: o.batchBytes,
+        onEvent: (e) => count(`served-${e}`),
+      });
     },
     onRefused(reason) {
       count("links-refused");
