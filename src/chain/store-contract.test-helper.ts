@@ -4,6 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { type Block, equalBytes, leafHash, ZERO_HASH } from "./block.ts";
 import { type GetNode, nodesForAppend, rootOf, type TreeNode } from "./merkle.ts";
 import type { ChainAppend, ChainStore, StoredBlock } from "./ports.ts";
+import type { SignedRoot } from "./signed-root.ts";
 
 type Factory = () => { store: ChainStore; close?: () => void };
 
@@ -161,6 +162,17 @@ export function chainStoreContract(name: string, make: Factory): void {
     s.putSignedRoot({ ...root, length: 5 });
     s.putSignedRoot({ ...root, length: 4 });
     expect(s.latestSignedRoot(AUTHOR_A)?.length).toBe(5);
+  });
+
+  test(`${name}: a root appended with blocks supersedes the older roots of that log`, () => {
+    const s = fresh();
+    for (let i = 0; i < 5; i++) s.append(makeBatch(s, AUTHOR_A, 2));
+    expect(s.latestSignedRoot(AUTHOR_A)?.length).toBe(10);
+    // An older root a peer sends is still kept as evidence until the next append.
+    const old = s.latestSignedRoot(AUTHOR_A);
+    s.putSignedRoot({ ...(old as SignedRoot), length: 4 });
+    s.append(makeBatch(s, AUTHOR_A, 1));
+    expect(s.latestSignedRoot(AUTHOR_A)?.length).toBe(11);
   });
 
   test(`${name}: what a caller gets back is a copy`, () => {

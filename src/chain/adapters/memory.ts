@@ -38,8 +38,11 @@ export function createMemoryChainStore(): ChainStore {
       const log = logOf(batch.author);
       for (const b of batch.blocks) log.blocks.push(copyBlock(b));
       for (const n of batch.nodes) log.nodes.set(n.index, copy(n.hash));
-      if (batch.root && !log.roots.has(batch.root.length))
+      if (batch.root && !log.roots.has(batch.root.length)) {
         log.roots.set(batch.root.length, copyRoot(batch.root));
+        // As in the SQLite store: an appended root supersedes the older ones.
+        for (const len of log.roots.keys()) if (len < batch.root.length) log.roots.delete(len);
+      }
     },
     length,
     block(author, seq) {

@@ -77,6 +77,7 @@ export function createSqliteChainStore(opts: { store: Store }): ChainStore {
     "INSERT OR IGNORE INTO chain_root (author, length, root, ts, sig) VALUES (?, ?, ?, ?, ?)",
   );
 
+  const pruneRoots = db.query("DELETE FROM chain_root WHERE author = ? AND length < ?");
   const length = (author: string) => lengthQ.get(author)?.n ?? 0;
   const putRoot = (r: SignedRoot) => insertRoot.run(r.author, r.length, r.root, r.ts, r.signature);
 
@@ -89,7 +90,12 @@ export function createSqliteChainStore(opts: { store: Store }): ChainStore {
           for (const { block: b, hash } of batch.blocks)
             insertBlock.run(b.author, b.seq, b.ts, b.type, b.prev, b.body, hash);
           for (const n of batch.nodes) insertNode.run(batch.author, n.index, n.hash);
-          if (batch.root) putRoot(batch.root);
+          if (batch.root) {
+            putRoot(batch.root);
+            // The new root vouches for every older length too; one row per append would double
+            // the size of a log of small blocks appended one at a time.
+            pruneRoots.run(batch.author, batch.root.length);
+          }
         },
         { durable: true },
       );
