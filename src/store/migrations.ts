@@ -168,4 +168,94 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT rowid, CAST(body AS TEXT) FROM chain_block WHERE type = 'knowledge'`);
     },
   },
+  {
+    version: 8,
+    name: "chain authority: votes, checkpoints, finality, validators and trust",
+    up(db) {
+      // Keys of vote/checkpoint blocks not yet indexed, written by a trigger in the block's own
+      // transaction; the authority drains it with its strict decoder (src/chain/authority/state.ts).
+      db.run(`CREATE TABLE chain_authority_inbox (
+        author TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (author, seq)
+      ) STRICT, WITHOUT ROWID`);
+      db.run(`CREATE TRIGGER chain_block_authority AFTER INSERT ON chain_block
+        WHEN NEW.type IN ('vote', 'checkpoint')
+        BEGIN INSERT OR IGNORE INTO chain_authority_inbox (author, seq) VALUES (NEW.author, NEW.seq); END`);
+      db.run(`INSERT OR IGNORE INTO chain_authority_inbox (author, seq)
+        SELECT author, seq FROM chain_block WHERE type IN ('vote', 'checkpoint')`);
+      // Add/remove-validator votes, one row per vote block.
+      db.run(`CREATE TABLE chain_vote (
+        voter TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        validator TEXT NOT NULL,
+        PRIMARY KEY (voter, seq)
+      ) STRICT, WITHOUT ROWID`);
+      db.run("CREATE INDEX chain_vote_target ON chain_vote (voter, validator, seq)");
+      // Each voter's standing confirm/dispute vote per knowledge block, and the counts per author.
+      db.run(`CREATE TABLE chain_trust_vote (
+        author TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        voter TEXT NOT NULL,
+        vote_seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (author, seq, voter)
+      ) STRICT, WITHOUT ROWID`);
+      db.run(`CREATE TABLE chain_trust (
+        author TEXT PRIMARY KEY,
+        confirms INTEGER NOT NULL,
+        disputes INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`);
+      // Proposals (id = hex leaf hash of the proposal block), their heads, and endorsements.
+      db.run(`CREATE TABLE chain_checkpoint (
+        id TEXT PRIMARY KEY,
+        height INTEGER NOT NULL,
+        prev TEXT NOT NULL,
+        proposer TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        heads INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`);
+      db.run("CREATE INDEX chain_checkpoint_height ON chain_checkpoint (height, prev, proposer)");
+      db.run(`CREATE TABLE chain_checkpoint_head (
+        id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        PRIMARY KEY (id, author)
+      ) STRICT, WITHOUT ROWID`);
+      db.run(`CREATE TABLE chain_endorsement (
+        endorser TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        checkpoint TEXT NOT NULL,
+        height INTEGER NOT NULL,
+        PRIMARY KEY (endorser, seq)
+      ) STRICT, WITHOUT ROWID`);
+      db.run("CREATE INDEX chain_endorsement_height ON chain_endorsement (height, endorser, checkpoint)");
+      db.run(`CREATE TABLE chain_equivocation (
+        height INTEGER NOT NULL,
+        endorser TEXT NOT NULL,
+        PRIMARY KEY (height, endorser)
+      ) STRICT, WITHOUT ROWID`);
+      // Derived by replaying heights: the chosen final checkpoint per height, and validator
+      // membership as intervals [from_height, to_height) so a set change costs one row, not one per height.
+      db.run(`CREATE TABLE chain_final (
+        height INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        signers INTEGER NOT NULL
+      ) STRICT`);
+      db.run(`CREATE TABLE chain_validator (
+        fingerprint TEXT NOT NULL,
+        from_height INTEGER NOT NULL,
+        to_height INTEGER,
+        PRIMARY KEY (fingerprint, from_height)
+      ) STRICT, WITHOUT ROWID`);
+      // The lowest height whose finality must be replayed (key 'dirty_from'); absent when up to date.
+      db.run(`CREATE TABLE chain_authority_meta (
+        key TEXT PRIMARY KEY,
+        value ANY
+      ) STRICT, WITHOUT ROWID`);
+    },
+  },
 ];

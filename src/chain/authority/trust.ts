@@ -1,0 +1,81 @@
+// Trust in an author's knowledge from other devices' confirm/dispute votes, and search ranking by
+// it. Pure: the SQLite state applies `trustDelta` one vote at a time, so no vote list is held.
+import type { BlockVoteKind } from "./bodies.ts";
+
+export interface TrustCounts {
+  /** (voter, block) pairs whose standing vote is confirm. */
+  confirms: number;
+  disputes: number;
+}
+
+/** A confirm/dispute vote: `voter`'s block `voteSeq` names block `seq` of `author`. */
+export interface BlockVote {
+  voter: string;
+  voteSeq: number;
+  kind: BlockVoteKind;
+  author: string;
+  seq: number;
+}
+
+export interface StandingVote {
+  kind: BlockVoteKind;
+  voteSeq: number;
+}
+
+/**
+ * (1 + confirms) / (2 + confirms + disputes): a Laplace estimate, 0.5 with no votes, moving toward
+ * 1 or 0 as votes accumulate, so one vote cannot make an author fully trusted or distrusted.
+ */
+export function trustScore(c: TrustCounts): number {
+  return (1 + c.confirms) / (2 + c.confirms + c.disputes);
+}
+
+/**
+ * What one vote does to its author's counts, given the voter's standing vote on that block: a
+ * voter's latest vote (highest seq in its own log) replaces its earlier one, and a vote on one's own
+ * block counts for nothing. Order-independent, so replaying votes in any order gives the same counts.
+ */
+export function trustDelta(
+  standing: StandingVote | undefined,
+  vote: BlockVote,
+): { replace: boolean; confirms: number; disputes: number } {
+  const none = { replace: false, confirms: 0, disputes: 0 };
+  if (vote.voter === vote.author) return none;
+  if (standing && standing.voteSeq >= vote.voteSeq) return none;
+  const delta = { replace: true, confirms: 0, disputes: 0 };
+  if (standing?.kind === "confirm") delta.confirms--;
+  if (standing?.kind === "dispute") delta.disputes--;
+  if (vote.kind === "confirm") delta.confirms++;
+  else delta.disputes++;
+  return delta;
+}
+
+/**
+ * A search score weighted by trust: score × (0.5 + trust). An unvoted author keeps its score, the
+ * most trusted gains at most half again, the most disputed keeps at least half: relevance still
+ * leads, trust breaks near-ties. `score` must be non-negative with higher meaning more relevant
+ * (negate an FTS5 bm25 value first).
+ */
+export function trustWeighted(score: number, trust: number): number {
+  return score * (0.5 + trust);
+}
+
+/** Orders hits by trust-weighted score, highest first; equal weights keep their input order. */
+export function rankByTrust<T extends { author: string; score: number }>(
+  results: readonly T[],
+  trustOf: (author: string) => number,
+): T[] {
+  const cache = new Map<string, number>();
+  const trust = (author: string) => {
+    let t = cache.get(author);
+    if (t === undefined) {
+      t = trustOf(author);
+      cache.set(author, t);
+    }
+    return t;
+  };
+  return results
+    .map((r, i) => ({ r, i, w: trustWeighted(r.score, trust(r.author)) }))
+    .sort((a, b) => b.w - a.w || a.i - b.i)
+    .map((x) => x.r);
+}
