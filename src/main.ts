@@ -18,7 +18,7 @@ commands:
   doctor     check hardware, native engines, system packages and health (--json)
   version    print the version
   fleet      init | enroll | join: fleet authority and enrolment certificates
-  chain      append | show | verify | sync: this device's knowledge chain
+  chain      append | show | verify | sync | status | checkpoint | vote: the knowledge chain
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -39,7 +39,7 @@ interface Args {
 const VALUE_FLAGS = new Set([
   ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
   ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
-  ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout"],
+  ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout", "validator", "seq"],
 ]);
 
 export function parseArgs(argv: string[]): Args {
@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (args.command === "fleet") return await joinFleetCommand(config, log, args.flags);
     if (args.command === "chain")
-      return await runChainCommand(args.rest[0], args.flags, args.json, config, log);
+      return await runChainCommand(args.rest[0], args.flags, args.json, config, log, args.rest.slice(1));
     return await doctor(config, log, args.json);
   } catch (err) {
     const code = isKianaError(err) ? err.code : "UNEXPECTED";

@@ -1,10 +1,11 @@
 // The chain as one device runs it: its SQLite log, the author directory, peer scores, the sync
 // server on the HTTP listener and pulls from peers. Built here for `kiana run` and `kiana chain`.
 
+import { createChainAuthority } from "../chain/authority/index.ts";
 import { createChainQueries } from "../chain/queries.ts";
 import type { BlockFilter } from "../chain/view.ts";
 import type { KianaConfig } from "../config/index.ts";
-import { kianaError } from "../errors.ts";
+import { describeError, kianaError } from "../errors.ts";
 import { type Certificate, encodeCertificate } from "../identity/enrolment.ts";
 import { loadMembership, type Membership } from "../identity/fleet-membership.ts";
 import type { NodeKeys } from "../identity/node-keys.ts";
@@ -31,6 +32,8 @@ export interface ChainNodeOptions {
   audit?: AuditLog;
   /** Bytes of block bodies per batch this node serves (default 256 KiB); tests make it small. */
   batchBytes?: number;
+  /** Genesis validators (config chain.validators); empty: this device alone. */
+  genesisValidators?: readonly string[];
 }
 
 export type ChainNode = Awaited<ReturnType<typeof openChainNode>>;
@@ -139,12 +142,21 @@ export async function openChainNode(o: ChainNodeOptions) {
     }
   }
 
+  const authority = createChainAuthority({
+    store,
+    chain: chainLog,
+    chainStore,
+    keys,
+    clock,
+    genesisValidators: o.genesisValidators ?? [],
+  });
   const queries = createChainQueries({ db: store.db });
-  /** What the admin page and API show; trust comes from the authority's votes once it runs. */
-  const view = (trust: (author: string) => number = () => 0.5) => ({
+  /** What the admin page and API show. */
+  const view = () => ({
     list: (filter: BlockFilter) => queries.list(filter),
     stats: () => queries.stats(),
-    authors: () => queries.authors().map((a) => ({ ...a, trust: trust(a.author) })),
+    authors: () => queries.authors().map((a) => ({ ...a, trust: authority.trust(a.author) })),
+    authority: () => authority.status(),
     counters: () => ({ ...counters }),
   });
 
@@ -152,6 +164,7 @@ export async function openChainNode(o: ChainNodeOptions) {
     chain,
     chainStore,
     chainLog,
+    authority,
     authors,
     scores,
     server,
@@ -183,13 +196,35 @@ export async function startChain(
     revoked: config.mesh.revoked,
     clock: systemClock,
     audit: o.audit,
+    genesisValidators: config.chain.validators,
   });
+  const log = capabilityLogger(o.log, "chain");
+  let lastProblem = "";
+  // Checkpoints: propose when in turn and the heads moved, endorse what this device can check.
+  const stopTicks =
+    config.chain.checkpointSeconds > 0
+      ? systemClock.setInterval(() => {
+          try {
+            const r = node.authority.tick();
+            if (r.proposed || r.endorsed) log.info(r, "checkpoint signed");
+            lastProblem = "";
+          } catch (err) {
+            const problem = describeError(err);
+            if (problem !== lastProblem) log.warn({ err: problem }, "checkpoint tick failed");
+            lastProblem = problem;
+          }
+        }, config.chain.checkpointSeconds * 1000)
+      : () => {};
   const schedule = sync.startSyncSchedule({
     clock: systemClock,
     everyMs: config.chain.syncSeconds * 1000,
     targets: () => sync.syncTargets(o.peers()),
     pull: (url) => node.pull(url),
-    log: capabilityLogger(o.log, "chain"),
+    log,
   });
-  return { ...node, schedule };
+  const stop = () => {
+    stopTicks();
+    schedule.stop();
+  };
+  return { ...node, schedule: { runNow: schedule.runNow, stop } };
 }

@@ -48,3 +48,21 @@ test("--grep searches knowledge by whole words, newest first, with the other fil
     expect(r).toMatchObject({ code: 0, stdout: "no blocks match\n" });
   }
 }, 60_000);
+
+test("a fleet of one signs its own checkpoints; votes name what was wrong with their arguments", () => {
+  expect(kiana("checkpoint").stdout).toMatch(/proposed checkpoint [0-9a-f]{16} at height 1/);
+  const status = JSON.parse(kiana("status", "--json").stdout);
+  expect(status.validators).toHaveLength(1);
+  expect(status.validators[0].self).toBe(true);
+  expect(status.lastFinal).toMatchObject({ height: 1, final: true, signers: 1 });
+  const bad = kiana("vote", "add-validator", "--validator", "kitchen");
+  expect(bad.code).toBe(64);
+  expect(bad.stderr).toContain('--validator must be a 32-hex-digit fingerprint, got "kitchen"');
+  expect(kiana("vote", "promote").stderr).toContain(
+    "needs one of add-validator, remove-validator, confirm, dispute",
+  );
+  const author = status.validators[0].fingerprint;
+  const self = kiana("vote", "confirm", "--author", author, "--seq", "0");
+  expect(self.code).toBe(1);
+  expect(self.stderr).toContain("cannot vote on its own knowledge");
+});

@@ -8,7 +8,11 @@ import { openCore } from "./core.ts";
 export const CHAIN_USAGE = `kiana chain append --type TYPE --text TEXT     sign and store a block in this device's log
 kiana chain show [--author FP] [--type T] [--since ISO-DATE] [--grep WORD] [--limit N] [--json]
 kiana chain verify                                 recompute every log; exit 1 naming the first bad block
-kiana chain sync --peer URL|NAME|FINGERPRINT [--json]  pull what this device lacks from a peer, verified`;
+kiana chain sync --peer URL|NAME|FINGERPRINT [--json]  pull what this device lacks from a peer, verified
+kiana chain status [--json]                        validators, checkpoints, authors and their trust
+kiana chain checkpoint                             propose (and endorse) a checkpoint now, as a validator
+kiana chain vote add-validator|remove-validator --validator FP
+kiana chain vote confirm|dispute --author FP --seq N  vote on a knowledge block`;
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
@@ -18,8 +22,11 @@ export async function runChainCommand(
   json: boolean,
   config: Readonly<KianaConfig>,
   log: Logger,
+  words: readonly string[] = [],
 ): Promise<number> {
   if (sub === "sync") return (await import("./chain-sync.ts")).runChainSync(flags, json, config, log);
+  if (sub === "status" || sub === "checkpoint" || sub === "vote")
+    return (await import("./chain-authority.ts")).runChainAuthority(sub, words, flags, json, config, log);
   const [{ loadNodeKeys }, chain, { systemClock }] = await Promise.all([
     import("../identity/index.ts"),
     import("../chain/index.ts"),
