@@ -28,6 +28,7 @@ function start(
       KIANA_BROKER_HOST: "0.0.0.0",
       KIANA_LOG_FORMAT: "json",
       KIANA_MESH_HEARTBEAT_SECONDS: "1",
+      KIANA_CHAIN_SYNC_SECONDS: "1",
       ...extra,
     }),
   );
@@ -52,6 +53,13 @@ afterAll(async () => {
 test("hub, node and satellite find each other over mDNS, join the hub's broker and share a roster; a stranger is refused", async () => {
   const authority = testFleet("home", Date.now());
   const hubData = enrolledDataDir(authority, "hub", "hub");
+  // Knowledge the hub holds before the mesh forms: the other two must pull it over the LAN.
+  for (const text of ["the spare key is under the blue pot", "recycling goes out on friday"]) {
+    const appended = Bun.spawnSync([process.execPath, MAIN, "chain", "append", "--text", text], {
+      env: { ...process.env, KIANA_DATA: hubData, KIANA_LOG_FORMAT: "json" },
+    });
+    expect(appended.exitCode).toBe(0);
+  }
   const hub = start(0, hubData, "hub");
   const node = start(1, enrolledDataDir(authority, "attic", "node"), "attic");
   const sat = start(2, enrolledDataDir(authority, "kitchen", "satellite"), "kitchen");
@@ -80,6 +88,19 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   await waitFor(
     "every node to see the others healthy",
     () => all.every((p, i) => names.filter((_, j) => j !== i).every((n) => health(p).get(n) === "healthy")),
+    15_000,
+    all,
+  );
+
+  // The chain: attic and kitchen pull the hub's log from a peer's LAN address found through the
+  // mesh (from the hub, or from whichever of the two got it first).
+  const pulledFromHub = (p: WatchedProcess) =>
+    p.lines.some(
+      (l) => l.msg === "chain synced" && (l.received as number) >= 2 && (l.refused as unknown[]).length === 0,
+    );
+  await waitFor(
+    "attic and kitchen to pull the hub's chain",
+    () => pulledFromHub(node) && pulledFromHub(sat),
     15_000,
     all,
   );
