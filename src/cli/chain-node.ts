@@ -4,13 +4,11 @@
 import { createChainAuthority } from "../chain/authority/index.ts";
 import { createChainQueries } from "../chain/queries.ts";
 import type { BlockFilter } from "../chain/view.ts";
-import type { KianaConfig } from "../config/index.ts";
-import { describeError, kianaError } from "../errors.ts";
+import { kianaError } from "../errors.ts";
 import { type Certificate, encodeCertificate } from "../identity/enrolment.ts";
 import { loadMembership, type Membership } from "../identity/fleet-membership.ts";
 import type { NodeKeys } from "../identity/node-keys.ts";
 import type { Clock } from "../platform/clock.ts";
-import { capabilityLogger, type Logger } from "../platform/log.ts";
 import type { AuditLog } from "../security/index.ts";
 import type { Store } from "../store/index.ts";
 
@@ -81,24 +79,57 @@ export async function openChainNode(o: ChainNodeOptions) {
     return v.ok ? undefined : `${v.reason}: ${v.detail}`;
   };
 
+  /** Answers one peer's session on any link; `batchBytes` below the link's message cap. */
+  const serve = (
+    port: import("../chain/sync/index.ts").SyncPort,
+    batchBytes = o.batchBytes,
+    idleMs?: number,
+  ) => {
+    count("sessions-served");
+    return sync.serveSync(port, {
+      store: chainStore,
+      authors,
+      batchBytes,
+      idleMs,
+      onEvent: (e) => count(`served-${e}`),
+    });
+  };
+
   const server = sync.createWsSyncServer({
     serverFp: keys.fingerprint,
     fleet: () => fleet,
     now,
-    serve(port) {
-      count("sessions-served");
-      return sync.serveSync(port, {
-        store: chainStore,
-        authors,
-        batchBytes: o.batchBytes,
-        onEvent: (e) => count(`served-${e}`),
-      });
-    },
+    serve: (port) => serve(port),
     onRefused(reason) {
       count("links-refused");
       o.audit?.append({ actor: "chain-sync", action: "chain.sync.link-refused", detail: reason });
     },
   });
+
+  /** Pulls what this device lacks over an authenticated port to `peer`. */
+  async function pullOver(
+    port: import("../chain/sync/index.ts").SyncPort,
+    peer: string,
+    opts: { timeoutMs?: number; onStored?: (author: string, length: number) => void } = {},
+  ) {
+    count("pulls");
+    const report = await sync.pullFrom({
+      port,
+      peer,
+      store: chainStore,
+      authors,
+      scores,
+      checkCertificate,
+      timeoutMs: opts.timeoutMs,
+      onStored: opts.onStored,
+      onRefusal: (from, reason) =>
+        o.audit?.append({ actor: from, action: "chain.sync.refused", detail: reason }),
+    });
+    count("blocks-received", report.received);
+    count("refused", report.refused.length);
+    if (report.inSync) count("pulls-in-sync");
+    return report;
+  }
 
   /** Pulls what this device lacks from the node serving at `url` (http://host:port). */
   async function pull(
@@ -116,22 +147,7 @@ export async function openChainNode(o: ChainNodeOptions) {
       opts.timeoutMs,
     );
     try {
-      count("pulls");
-      const report = await sync.pullFrom({
-        port: link.port,
-        peer: link.peer,
-        store: chainStore,
-        authors,
-        scores,
-        checkCertificate,
-        timeoutMs: opts.timeoutMs,
-        onStored: opts.onStored,
-        onRefusal: (peer, reason) =>
-          o.audit?.append({ actor: peer, action: "chain.sync.refused", detail: reason }),
-      });
-      count("blocks-received", report.received);
-      count("refused", report.refused.length);
-      if (report.inSync) count("pulls-in-sync");
+      const report = await pullOver(link.port, link.peer, opts);
       return { ...report, peer: link.peer, bytes: link.bytes() };
     } catch (err) {
       const why = link.closedBecause();
@@ -168,63 +184,10 @@ export async function openChainNode(o: ChainNodeOptions) {
     authors,
     scores,
     server,
+    serve,
     pull,
+    pullOver,
     view,
     counters: () => ({ ...counters }),
   };
-}
-
-/** The chain and its sync: served on the HTTP listener, pulled from reachable peers on a timer. */
-export async function startChain(
-  config: Readonly<KianaConfig>,
-  o: {
-    store: Store;
-    keys: import("../identity/index.ts").NodeKeys;
-    audit: import("../security/index.ts").AuditLog;
-    log: Logger;
-    peers: () => import("../mesh/mesh-node.ts").MeshPeer[];
-  },
-) {
-  const [sync, { systemClock }] = await Promise.all([
-    import("../chain/sync/index.ts"),
-    import("../platform/clock.ts"),
-  ]);
-  const node = await openChainNode({
-    store: o.store,
-    keys: o.keys,
-    membership: safeMembership(config.dataDir),
-    revoked: config.mesh.revoked,
-    clock: systemClock,
-    audit: o.audit,
-    genesisValidators: config.chain.validators,
-  });
-  const log = capabilityLogger(o.log, "chain");
-  let lastProblem = "";
-  // Checkpoints: propose when in turn and the heads moved, endorse what this device can check.
-  const stopTicks =
-    config.chain.checkpointSeconds > 0
-      ? systemClock.setInterval(() => {
-          try {
-            const r = node.authority.tick();
-            if (r.proposed || r.endorsed) log.info(r, "checkpoint signed");
-            lastProblem = "";
-          } catch (err) {
-            const problem = describeError(err);
-            if (problem !== lastProblem) log.warn({ err: problem }, "checkpoint tick failed");
-            lastProblem = problem;
-          }
-        }, config.chain.checkpointSeconds * 1000)
-      : () => {};
-  const schedule = sync.startSyncSchedule({
-    clock: systemClock,
-    everyMs: config.chain.syncSeconds * 1000,
-    targets: () => sync.syncTargets(o.peers()),
-    pull: (url) => node.pull(url),
-    log,
-  });
-  const stop = () => {
-    stopTicks();
-    schedule.stop();
-  };
-  return { ...node, schedule: { runNow: schedule.runNow, stop } };
 }

@@ -27,7 +27,7 @@ export function resolvePeer(peer: string, dataDir: string): string {
       `no peer named ${peer} is known; \`kiana status\` lists the peers`,
     );
   const [target] = syncTargets([{ ...match, state: "healthy" }]);
-  if (!target)
+  if (!target?.url)
     throw kianaError("CHAIN_SYNC_UNAVAILABLE", `peer ${match.name} has no known address and port yet`);
   return target.url;
 }

@@ -134,12 +134,12 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       })
     : undefined;
   meshJoin = mesh?.node.join;
-  const chainNode = await (await import("./chain-node.ts")).startChain(config, {
+  const chainNode = await (await import("./chain-service.ts")).startChain(config, {
     store,
     keys,
     audit,
     log,
-    peers: () => mesh?.node.peers() ?? [],
+    mesh: () => mesh?.node,
   });
   chainSync = chainNode.server;
   if (mesh) meshTransfers = (request) => mesh.node.transfers()?.httpHandler(request) ?? notRunning();

@@ -18,7 +18,7 @@ import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
 import { kianaTxt } from "./mdns-records.ts";
 import { createPeerTable } from "./peers.ts";
 import type { RefusalReason } from "./refusals.ts";
-import type { ReplayGuard, SequenceCounter } from "./replay-guard.ts";
+import { createMemoryReplayGuard, type ReplayGuard, type SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
 import {
   createTransferService,
@@ -77,6 +77,11 @@ export interface MeshNode {
   transfers(): TransferService | undefined;
   seal(type: string, body: Uint8Array): Uint8Array;
   open(bytes: Uint8Array): OpenResult;
+  /**
+   * An `open` with its own replay guard, for a channel whose envelopes may arrive out of order
+   * with the rest (as transfer does); undefined before this device is enrolled.
+   */
+  channelOpener(): ((bytes: Uint8Array) => OpenResult) | undefined;
   /** The hub's join endpoint (POST body → answer); undefined on other roles. */
   join?: (body: Uint8Array) => { status: number; json: unknown };
   /** Enrolled peers (roster) and devices only seen over mDNS, never ourselves. */
@@ -365,6 +370,21 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     transfers: () => transfers,
     seal,
     open,
+    channelOpener() {
+      if (!membership || !roster) return undefined;
+      const guard = createMemoryReplayGuard();
+      const r = roster;
+      return (bytes) =>
+        openEnvelope(bytes, {
+          roster: r.get,
+          fleetPublicKey: membership.fleet.publicKey,
+          fleetId: membership.fleet.fleetId,
+          revoked,
+          now: clock.now(),
+          replay: guard,
+          certCache: r.cache,
+        });
+    },
     peers() {
       const byFp = new Map<string, MeshPeer>();
       for (const c of roster?.list() ?? []) {

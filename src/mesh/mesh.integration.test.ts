@@ -62,7 +62,16 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   }
   const hub = start(0, hubData, "hub");
   const node = start(1, enrolledDataDir(authority, "attic", "node"), "attic");
-  const sat = start(2, enrolledDataDir(authority, "kitchen", "satellite"), "kitchen");
+  // The kitchen's HTTP listener is loopback-only: peers can reach its chain only through the broker.
+  const kitchenData = enrolledDataDir(authority, "kitchen", "satellite");
+  const noted = Bun.spawnSync(
+    [process.execPath, MAIN, "chain", "append", "--text", "the kitchen timer beeps twice"],
+    {
+      env: { ...process.env, KIANA_DATA: kitchenData, KIANA_LOG_FORMAT: "json" },
+    },
+  );
+  expect(noted.exitCode).toBe(0);
+  const sat = start(2, kitchenData, "kitchen", { KIANA_ADMIN_HOST: "127.0.0.1" });
   const all = [hub, node, sat];
 
   const complete = (p: WatchedProcess) => {
@@ -102,6 +111,14 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
     "attic and kitchen to pull the hub's chain",
     () => pulledFromHub(node) && pulledFromHub(sat),
     15_000,
+    all,
+  );
+  const fromKitchen = (p: WatchedProcess) =>
+    p.lines.some((l) => l.msg === "chain synced" && l.peer === "kitchen" && (l.received as number) >= 1);
+  await waitFor(
+    "the kitchen's block to reach a peer through the broker",
+    () => fromKitchen(hub) || fromKitchen(node),
+    20_000,
     all,
   );
 

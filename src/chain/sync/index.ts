@@ -3,6 +3,7 @@
 export { headsDigest, localHeads } from "./heads.ts";
 export { type PullOptions, type PullReport, pullFrom } from "./initiator.ts";
 export { createMemoryAuthorKeys, createMemoryPeerScores, memoryPortPair } from "./memory-ports.ts";
+export { createMqttSyncLinks, MQTT_BATCH_BYTES, MQTT_SYNC_TYPE, type MqttSyncOptions } from "./mqtt-link.ts";
 export type { AuthorKeys, KnownAuthor, PeerScores, SyncPort } from "./ports.ts";
 export { applyBatch } from "./receiver.ts";
 export { DEFAULT_BATCH_BYTES, type ResponderOptions, serveSync } from "./responder.ts";

@@ -11,7 +11,12 @@ test("only enrolled peers that are heard from and reachable are sync targets", (
     { name: "v6", fingerprint: "d", state: "online", addresses: ["fd00::5"], adminPort: 9 },
     { name: "noport", fingerprint: "e", state: "healthy", addresses: ["10.0.0.6"] },
   ]);
-  expect(t.map((x) => x.url)).toEqual(["http://10.0.0.2:8080", "http://[fd00::5]:9"]);
+  // Without an address and port, only the broker can reach it: a target without a URL.
+  expect(t.map((x) => [x.name, x.url])).toEqual([
+    ["hub", "http://10.0.0.2:8080"],
+    ["v6", "http://[fd00::5]:9"],
+    ["noport", undefined],
+  ]);
 });
 
 test("rounds run on the interval, one at a time, and a failing peer is logged once and skipped", async () => {
@@ -28,7 +33,7 @@ test("rounds run on the interval, one at a time, and a failing peer is logged on
       { fingerprint: "a", name: "down", url: "http://a" },
       { fingerprint: "b", name: "up", url: "http://b" },
     ],
-    async pull(url) {
+    async pull({ url = "" }) {
       calls.push(url);
       if (url === "http://a") throw new Error("connection refused");
       if (first) {

@@ -8,7 +8,8 @@ import type { Logger } from "../../platform/log.ts";
 export interface SyncTarget {
   fingerprint: string;
   name: string;
-  url: string;
+  /** Its HTTP listener on the LAN; absent when only the broker can reach it. */
+  url?: string;
 }
 
 export interface SyncOutcome {
@@ -27,7 +28,7 @@ export function startSyncSchedule(o: {
   clock: Clock;
   everyMs: number;
   targets(): SyncTarget[];
-  pull(url: string): Promise<SyncOutcome>;
+  pull(target: SyncTarget): Promise<SyncOutcome>;
   log: Logger;
 }): SyncSchedule {
   const failing = new Set<string>();
@@ -35,7 +36,7 @@ export function startSyncSchedule(o: {
   const round = async () => {
     for (const t of o.targets()) {
       try {
-        const r = await o.pull(t.url);
+        const r = await o.pull(t);
         if (failing.delete(t.fingerprint)) o.log.info({ peer: t.name }, "chain sync with peer works again");
         if (r.received > 0 || r.refused.length > 0)
           o.log.info({ peer: t.name, received: r.received, refused: r.refused }, "chain synced");
@@ -56,7 +57,7 @@ export function startSyncSchedule(o: {
   return { runNow, stop: cancel };
 }
 
-/** Peers worth a sync attempt: enrolled and heard from, with an address and port to reach. */
+/** Peers worth a sync attempt: enrolled and heard from; with a URL when an address and port are known. */
 export function syncTargets(
   peers: readonly {
     name: string;
@@ -68,9 +69,12 @@ export function syncTargets(
 ): SyncTarget[] {
   const out: SyncTarget[] = [];
   for (const p of peers) {
-    if (!["healthy", "degraded", "online"].includes(p.state) || !p.adminPort) continue;
+    if (!["healthy", "degraded", "online"].includes(p.state)) continue;
     const addr = p.addresses.find((a) => !a.includes(":")) ?? p.addresses[0];
-    if (!addr) continue;
+    if (!addr || !p.adminPort) {
+      out.push({ fingerprint: p.fingerprint, name: p.name });
+      continue;
+    }
     out.push({
       fingerprint: p.fingerprint,
       name: p.name,
