@@ -60,10 +60,22 @@ export async function startChain(
     mqtt = links;
   };
 
+  // Serving through the broker starts as soon as the mesh joins, not at this device's first pull:
+  // a peer's hello published before we subscribe is lost.
+  let mqttProblem = "";
+  const tryMqtt = () =>
+    ensureMqtt().catch((err) => {
+      const problem = describeError(err);
+      if (problem !== mqttProblem) log.warn({ err: problem }, "chain sync through the broker is off");
+      mqttProblem = problem;
+    });
+  const stopMqttWatch = systemClock.setInterval(() => {
+    if (mqtt) stopMqttWatch();
+    else void tryMqtt();
+  }, 1000);
+
   const pull = async (t: import("../chain/sync/index.ts").SyncTarget) => {
-    await ensureMqtt().catch((err) =>
-      log.warn({ err: describeError(err) }, "chain sync through the broker is off"),
-    );
+    await tryMqtt();
     if (t.url) {
       try {
         return await node.pull(t.url);
@@ -78,7 +90,8 @@ export async function startChain(
       );
     const port = mqtt.connect(t.name, t.fingerprint);
     try {
-      return await node.pullOver(port, t.fingerprint, { timeoutMs: 20_000 });
+      // Frames follow each other closely; a silent peer (not subscribed yet, gone) is given up soon.
+      return await node.pullOver(port, t.fingerprint, { timeoutMs: 5000 });
     } finally {
       port.close();
     }
@@ -109,6 +122,7 @@ export async function startChain(
   });
   const stop = () => {
     stopTicks();
+    stopMqttWatch();
     schedule.stop();
     void mqtt?.stop();
   };

@@ -118,7 +118,7 @@ test("hub, node and satellite find each other over mDNS, join the hub's broker a
   await waitFor(
     "the kitchen's block to reach a peer through the broker",
     () => fromKitchen(hub) || fromKitchen(node),
-    20_000,
+    30_000,
     all,
   );
 
