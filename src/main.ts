@@ -19,6 +19,7 @@ commands:
   version    print the version
   fleet      init | enroll | join: fleet authority and enrolment certificates
   chain      append | show | verify | sync | status | checkpoint | vote: the knowledge chain
+  model      import FILE [--name N] [--sha256 HEX] | list | remove ID|NAME | verify [ID|NAME]
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -39,7 +40,7 @@ interface Args {
 const VALUE_FLAGS = new Set([
   ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
   ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
-  ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout", "validator", "seq"],
+  ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout", "validator", "seq", "sha256"],
 ]);
 
 export function parseArgs(argv: string[]): Args {
@@ -61,7 +62,7 @@ export function parseArgs(argv: string[]): Args {
     } else words.push(arg);
   }
   const [command = "run", ...rest] = help ? ["help"] : words;
-  if (command !== "fleet" && command !== "chain" && rest.length > 0)
+  if (!["fleet", "chain", "model"].includes(command) && rest.length > 0)
     throw kianaError("CLI_USAGE", `unexpected argument ${rest[0]}`);
   return { command, rest, flags, json };
 }
@@ -95,13 +96,15 @@ export async function main(argv: string[]): Promise<number> {
       return isKianaError(err, "CLI_USAGE") ? 64 : 1;
     }
   }
-  if (!["run", "status", "doctor", "fleet", "chain"].includes(args.command)) {
+  if (!["run", "status", "doctor", "fleet", "chain", "model"].includes(args.command)) {
     process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
     return 64;
   }
   let config: Readonly<KianaConfig>;
   try {
-    config = loadConfig({ flags: args.flags });
+    // `kiana model import --name` names the model, not this node.
+    const { name: _modelName, ...rest } = args.flags;
+    config = loadConfig({ flags: args.command === "model" ? rest : args.flags });
   } catch (err) {
     process.stderr.write(`kiana: config error: ${describeError(err)}\n`);
     return CONFIG_EXIT_CODE;
@@ -122,6 +125,15 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.command === "fleet") return await joinFleetCommand(config, log, args.flags);
+    if (args.command === "model")
+      return await (await import("./cli/model.ts")).runModelCommand(
+        args.rest[0],
+        args.rest.slice(1),
+        args.flags,
+        args.json,
+        config,
+        log,
+      );
     if (args.command === "chain")
       return await runChainCommand(args.rest[0], args.flags, args.json, config, log, args.rest.slice(1));
     return await doctor(config, log, args.json);

@@ -30,7 +30,7 @@ beforeAll(async () => {
     ],
   });
   mkdirSync(SHOTS, { recursive: true });
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -68,11 +68,20 @@ test("first-run setup, logout, login, and the overview shows this machine's hard
   ]).then(([res]) => res);
   if (answer.status() !== 401)
     throw new Error(`wrong password got HTTP ${answer.status()}: ${kiana.output().slice(-2000)}`);
-  await expect(page.locator("[role=alert]").textContent()).resolves.toContain("Wrong password");
+  expect(await answer.text()).toContain("Wrong password");
+  // The browser then shows that answer; if it does not, say what it shows instead.
+  await page.waitForLoadState("domcontentloaded");
+  const alert = await page
+    .locator("[role=alert]")
+    .textContent({ timeout: 30_000 })
+    .catch(async (err) => {
+      throw new Error(`no alert on ${page.url()} (${err}); page: ${(await page.content()).slice(0, 1500)}`);
+    });
+  expect(alert).toContain("Wrong password");
 
   await page.fill("#password", "a long admin password");
   await page.click("button[type=submit]");
   await page.waitForURL(kiana.url);
   await expect(page.locator("h2").first().textContent()).resolves.toBe("This device");
   await page.close();
-}, 60_000);
+}, 90_000);

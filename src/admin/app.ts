@@ -11,6 +11,7 @@ import { type AdminChain, createChainRoutes } from "./chain-routes.ts";
 import { healthzResponse } from "./healthz.ts";
 import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
+import type { createModelRoutes } from "./model-routes.ts";
 import { loginPage, type OverviewModel, overviewPage, peersPage, setupPage, statsCells } from "./pages.ts";
 import type { SetupCodeKeeper } from "./setup-code.ts";
 
@@ -53,6 +54,8 @@ export interface AdminAppDeps {
   sendFile?(to: string, path: string): Promise<{ id: string; name: string; size: number; sha256: string }>;
   /** Block list, logs and checkpoint state for the Chain page; absent where the chain is not running. */
   chain?: AdminChain;
+  /** The model registry's routes (list, upload with progress, remove); absent: 503. */
+  models?: ReturnType<typeof createModelRoutes>;
 }
 
 const SESSION = "kiana_session";
@@ -86,6 +89,25 @@ export function createAdminApp(deps: AdminAppDeps) {
     isSetUp: () => accounts.isSetUp(),
     session,
   });
+
+  /** JSON routes: a session for reading, and the session's CSRF token in x-csrf-token for changes. */
+  const guarded = (
+    request: Request,
+    change: boolean,
+    fn: (m: NonNullable<AdminAppDeps["models"]>) => Response | Promise<Response>,
+  ) => {
+    const s = session(request);
+    if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
+    if (change && !sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken))
+      return jsonError(
+        403,
+        "ADMIN_FORBIDDEN",
+        "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
+      );
+    if (!deps.models)
+      return jsonError(503, "MODEL_NOT_FOUND", "the model registry is not running on this device");
+    return fn(deps.models);
+  };
 
   const forbidden = () =>
     htmlResponse(
@@ -234,6 +256,14 @@ export function createAdminApp(deps: AdminAppDeps) {
         return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
       return jsonResponse({ peers: deps.peers() });
     })
+    .get("/api/v1/models", ({ request }) => guarded(request, false, (m) => m.list(request)))
+    .get("/api/v1/models/uploads", ({ request }) => guarded(request, false, (m) => m.uploads(request)))
+    .post("/api/v1/models/upload", ({ request }) => guarded(request, true, (m) => m.upload(request)), {
+      parse: "none",
+    })
+    .delete("/api/v1/models/:id", ({ request, params }) =>
+      guarded(request, true, (m) => m.remove(request, params.id)),
+    )
     .get("/api/v1/chain/blocks", ({ request }) => chain.blocks(request))
     .get("/api/v1/chain/authors", ({ request }) => chain.authors(request))
     .get("/api/v1/chain/status", ({ request }) => chain.status(request))

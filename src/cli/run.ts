@@ -14,6 +14,18 @@ import { checkEnvironment, openCore } from "./core.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
+/** The largest model file an admin upload may bring (a 70B model at 4 bits is ~40 GiB). */
+const MAX_UPLOAD_BYTES = 64 * 2 ** 30;
+
+async function startModelRoutes(config: Readonly<KianaConfig>, store: import("../store/index.ts").Store) {
+  const [{ createModelRegistry }, { createModelRoutes }] = await Promise.all([
+    import("../models/registry.ts"),
+    import("../admin/model-routes.ts"),
+  ]);
+  const registry = createModelRegistry({ store, modelsDir: join(config.dataDir, "models") });
+  return createModelRoutes({ registry, maxUploadBytes: MAX_UPLOAD_BYTES });
+}
+
 type SocketHandler = import("bun").WebSocketHandler<{ kind: "chain-sync" }>;
 
 function listen(
@@ -29,7 +41,15 @@ function listen(
   websocket: SocketHandler,
 ) {
   try {
-    return Bun.serve({ hostname: config.admin.host, port: config.admin.port, routes, fetch, websocket });
+    return Bun.serve({
+      hostname: config.admin.host,
+      port: config.admin.port,
+      routes,
+      fetch,
+      websocket,
+      // Model uploads stream to disk; every other body is refused past 1 MiB in the handler below.
+      maxRequestBodySize: MAX_UPLOAD_BYTES,
+    });
   } catch (err) {
     const inUse = /EADDRINUSE|in use/i.test(describeError(err));
     throw kianaError(
@@ -89,6 +109,12 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       },
     },
     async (request) => {
+      const declared = Number(request.headers.get("content-length") ?? 0);
+      if (declared > 1024 * 1024 && new URL(request.url).pathname !== "/api/v1/models/upload")
+        return Response.json(
+          { error: { code: "ADMIN_BAD_REQUEST", message: "request body over 1 MiB" } },
+          { status: 413 },
+        );
       handler ??= await starting.promise;
       return handler(request);
     },
@@ -197,6 +223,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
         }
       : undefined,
     chain: chainNode.view(),
+    models: await startModelRoutes(config, store),
     sendFile: mesh
       ? (to, path) => {
           const transfers = mesh.node.transfers();

@@ -1,5 +1,6 @@
 // Numbered schema migrations. Append only: a released migration is never edited, a new one is added.
 import type { Database } from "bun:sqlite";
+import { MODELS_MIGRATION } from "../models/registry-migration.ts";
 
 export interface Migration {
   version: number;
@@ -258,4 +259,6 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID`);
     },
   },
+  // The model registry keeps its table beside its code.
+  MODELS_MIGRATION,
 ];
