@@ -26,7 +26,9 @@ test("a device pulls a running hub's chain with kiana chain sync, verifies it, a
     "wifi password is on the fridge",
   ])
     expect(kiana(hubDir, "append", "--text", text).code).toBe(0);
-  const hub = await startKiana({ env: { KIANA_DATA: hubDir, KIANA_CHAIN_CHECKPOINT_SECONDS: "0" } });
+  const hub = await startKiana({
+    env: { KIANA_DATA: hubDir, KIANA_CHAIN_CHECKPOINT_SECONDS: "0", KIANA_ADMIN_METRICS_TOKEN: "scrape-me" },
+  });
   afterAll(() => hub.kill());
 
   const first = kiana(piDir, "sync", "--peer", hub.url);
@@ -41,6 +43,14 @@ test("a device pulls a running hub's chain with kiana chain sync, verifies it, a
 
   const again = kiana(piDir, "sync", "--peer", hub.url, "--json");
   expect(JSON.parse(again.stdout)).toMatchObject({ inSync: true, roundTrips: 1, received: 0 });
+
+  // The running hub counts what it served, and /metrics shows it with the chain's size.
+  const metrics = await (
+    await fetch(new URL("/metrics", hub.url), { headers: { authorization: "Bearer scrape-me" } })
+  ).text();
+  expect(metrics).toContain("kiana_chain_blocks 3");
+  expect(metrics).toMatch(/kiana_chain_events_total\{event="sessions-served"\} 2/);
+  expect(metrics).toMatch(/kiana_chain_validators 1/);
 
   const stranger = enrolledDataDir(testFleet("other", Date.now() - 60_000), "stranger", "node");
   const refused = kiana(stranger, "sync", "--peer", hub.url);
