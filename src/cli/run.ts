@@ -14,18 +14,6 @@ import { checkEnvironment, openCore } from "./core.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-/** The largest model file an admin upload may bring (a 70B model at 4 bits is ~40 GiB). */
-const MAX_UPLOAD_BYTES = 64 * 2 ** 30;
-
-async function startModelRoutes(config: Readonly<KianaConfig>, store: import("../store/index.ts").Store) {
-  const [{ createModelRegistry }, { createModelRoutes }] = await Promise.all([
-    import("../models/registry.ts"),
-    import("../admin/model-routes.ts"),
-  ]);
-  const registry = createModelRegistry({ store, modelsDir: join(config.dataDir, "models") });
-  return createModelRoutes({ registry, maxUploadBytes: MAX_UPLOAD_BYTES });
-}
-
 type SocketHandler = import("bun").WebSocketHandler<{ kind: "chain-sync" }>;
 
 function listen(
@@ -48,7 +36,7 @@ function listen(
       fetch,
       websocket,
       // Model uploads stream to disk; every other body is refused past 1 MiB in the handler below.
-      maxRequestBodySize: MAX_UPLOAD_BYTES,
+      maxRequestBodySize: 64 * 2 ** 30,
     });
   } catch (err) {
     const inUse = /EADDRINUSE|in use/i.test(describeError(err));
@@ -72,6 +60,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   let meshJoin: ((body: Uint8Array) => { status: number; json: unknown }) | undefined;
   let meshTransfers: ((request: Request) => Response) | undefined;
   let chainSync: import("./chain-node.ts").ChainNode["server"] | undefined;
+  let models: Awaited<ReturnType<typeof import("./model-service.ts").startModels>> | undefined;
   // Requests other than /healthz that arrive while the admin app loads wait for it.
   const starting = Promise.withResolvers<Handler>();
   server = listen(
@@ -80,6 +69,11 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       "/healthz": () => healthzResponse(health),
       // Each request carries a short-lived signed token from an enrolled peer: see src/mesh/transfer/auth.ts.
       "/kiana/v1/transfer/*": (request) => meshTransfers?.(request) ?? notRunning(),
+      // The OpenAI-compatible API: its own bearer token (models.apiToken or <data>/api-token).
+      "/v1/*": (request) =>
+        models
+          ? models.handle(request)
+          : Response.json({ error: { message: "starting", type: "server_error" } }, { status: 503 }),
       // A WebSocket whose first frames authenticate the peer: see src/chain/sync/link-auth.ts.
       "/kiana/v1/chain/sync": (request, srv) =>
         chainSync
@@ -201,6 +195,12 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       },
     };
   };
+  models = await (await import("./model-service.ts")).startModels(config, {
+    store,
+    engines,
+    profile: () => (profile ??= hw.readHardwareProfile()),
+    log: capabilityLogger(log, "models"),
+  });
   const app = admin.createAdminApp({
     accounts,
     setupCode,
@@ -223,7 +223,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
         }
       : undefined,
     chain: chainNode.view(),
-    models: await startModelRoutes(config, store),
+    models: models.adminRoutes,
     sendFile: mesh
       ? (to, path) => {
           const transfers = mesh.node.transfers();
@@ -238,7 +238,13 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   const shownHost = config.admin.host === "0.0.0.0" ? hostname() : config.admin.host;
   const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}/`;
   log.info(
-    { url, dataDir: config.dataDir, role: config.node.role, fingerprint: keys.fingerprint },
+    {
+      url,
+      dataDir: config.dataDir,
+      role: config.node.role,
+      fingerprint: keys.fingerprint,
+      openaiApi: `${url}v1 (bearer token: ${models.tokenFile ?? "models.apiToken"})`,
+    },
     "kiana is running",
   );
   if (!accounts.isSetUp()) {
@@ -264,6 +270,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
     notifier.stopping();
     watchdog.stop();
     chainNode.schedule.stop();
+    void models?.dispose();
     stopPeerSnapshot();
     // Goodbyes over mDNS and a clean broker disconnect, but never more than a few seconds.
     void Promise.race([mesh?.node.stop(), Bun.sleep(3000)]).finally(() => {

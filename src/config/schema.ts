@@ -155,6 +155,22 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    models: T.Object(
+      {
+        apiToken: T.String({
+          default: "",
+          description:
+            "Bearer token for the OpenAI-compatible API under /v1; empty: one is generated once and kept in <data>/api-token.",
+        }),
+        reserveMb: T.Integer({
+          minimum: 0,
+          default: 1024,
+          description:
+            "RAM in MiB kept back for the rest of the runtime when deciding what model fits (context, GPU layers).",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: T.Object(
       {
         busyTimeoutMs: T.Integer({

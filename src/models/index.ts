@@ -1,5 +1,7 @@
 // The models capability as other capabilities see it: model headers (GGUF, ONNX) and the pure
 // loading decision. Engines are loaded elsewhere, through platform/engines.ts.
+
+export { type ChatService, createLlamaChat } from "./chat.ts";
 export {
   type DecideLoadInput,
   decideLoad,
@@ -24,6 +26,14 @@ export {
   type ReadGgufOptions,
   readGgufInfo,
 } from "./gguf.ts";
+export { installedBackends } from "./installed-backends.ts";
+export {
+  createLlamaEngine,
+  type LlamaEngine,
+  type LlamaModule,
+  type ModelRef,
+  sequencesFor,
+} from "./llama-engine.ts";
 export {
   ONNX_LIMITS,
   type OnnxInfo,
@@ -31,3 +41,5 @@ export {
   type OnnxValueInfo,
   readOnnxInfo,
 } from "./onnx-meta.ts";
+export { createOnnxSessions, embedWith, type OnnxModule, type OnnxSessions } from "./onnx-sessions.ts";
+export { createOpenAiApi, type OpenAiApi } from "./openai-api.ts";
