@@ -19,6 +19,8 @@ export async function startMesh(o: {
   audit: import("../security/index.ts").AuditLog;
   port: number;
   loadDataChannel: () => Promise<unknown>;
+  /** What heartbeats advertise on the OpenAI-compatible API (model-service.ts), read at each beat. */
+  models?: () => import("../mesh/peers.ts").PeerModel[];
 }) {
   const { config, store, keys, health } = o;
   const log = capabilityLogger(o.log, "mesh");
@@ -65,6 +67,7 @@ export async function startMesh(o: {
     store,
     random: (n) => new Uint8Array(randomBytes(n)),
     addresses: mdns.defaultInterfaces,
+    models: o.models,
     clock: clock.systemClock,
     log,
     health,

@@ -1,12 +1,14 @@
 // Models as `kiana run` serves them: the registry and its admin routes, and the OpenAI-compatible
 // API under /v1, whose engines are built on the first request (loading llama.cpp or onnxruntime
-// costs memory a satellite may never need).
+// costs memory a satellite may never need). Requests this board should not answer go to a peer.
 
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { KianaConfig } from "../config/index.ts";
 import { describeError } from "../errors.ts";
+import type { MeshNode } from "../mesh/mesh-node.ts";
+import type { Open } from "../mesh/transfer/ports.ts";
 import type { OpenAiApi } from "../models/openai-api.ts";
 import { writeFileAtomic } from "../platform/atomic-file.ts";
 import type { EngineRegistry } from "../platform/engines.ts";
@@ -31,15 +33,48 @@ export function apiToken(config: Readonly<KianaConfig>): string {
 
 export async function startModels(
   config: Readonly<KianaConfig>,
-  o: { store: Store; engines: EngineRegistry; profile: () => Promise<HardwareProfile>; log: Logger },
+  o: {
+    store: Store;
+    engines: EngineRegistry;
+    profile: () => Promise<HardwareProfile>;
+    log: Logger;
+    /** The enrolled mesh, once started: peers to route to, and the keys that sign and check tokens. */
+    mesh?: () => MeshNode | undefined;
+  },
 ) {
-  const [{ createModelRegistry }, { createModelRoutes }] = await Promise.all([
-    import("../models/registry.ts"),
-    import("../admin/model-routes.ts"),
-  ]);
+  const [{ createModelRegistry }, { createModelRoutes }, { createServedModels }, peerAuth] =
+    await Promise.all([
+      import("../models/registry.ts"),
+      import("../admin/model-routes.ts"),
+      import("../models/served-models.ts"),
+      import("../models/peer-auth.ts"),
+    ]);
   const registry = createModelRegistry({ store: o.store, modelsDir: join(config.dataDir, "models") });
   const token = apiToken(config);
   let disposers: (() => Promise<void> | void)[] = [];
+  const served = createServedModels();
+  let loadedNow = (): ReadonlySet<string> => new Set();
+  const refs = () =>
+    // Clients name models the way people do: by the name given at import (unique).
+    registry.list().map((e) => ({ id: e.name, name: e.name, path: registry.pathOf(e), kind: e.kind }));
+
+  // Tokens from peers race each other on parallel connections: a window guard, not the strict one.
+  const guard = peerAuth.createWindowReplayGuard();
+  let peerCheck: ((authorization: string) => boolean) | undefined;
+  function fromPeer(authorization: string): boolean {
+    const mesh = o.mesh?.();
+    if (!peerCheck && mesh) {
+      const openEnvelope = mesh.channelOpener(guard);
+      if (!openEnvelope) return false;
+      const open: Open = (bytes) => {
+        const r = openEnvelope(bytes);
+        if (!r.ok) return { ok: false, detail: `${r.reason}: ${r.detail}` };
+        return { ok: true, from: r.envelope.from, type: r.envelope.type, body: r.envelope.body };
+      };
+      peerCheck = peerAuth.createPeerTokenCheck({ open, audience: () => mesh.fingerprint, now: Date.now });
+    }
+    return peerCheck?.(authorization) ?? false;
+  }
 
   async function build(): Promise<OpenAiApi> {
     const [m, profile] = await Promise.all([import("../models/index.ts"), o.profile()]);
@@ -64,13 +99,36 @@ export async function startModels(
     });
     const chat = m.createLlamaChat({ engine: llama, log: o.log });
     disposers = [() => chat.dispose(), () => onnx.dispose(), () => llama.dispose()];
+    loadedNow = () => {
+      const onnxPaths = new Set(onnx.paths());
+      const ids = new Set(refs().flatMap((r) => (onnxPaths.has(r.path) ? [r.id] : [])));
+      const current = llama.current()?.ref.id;
+      if (current) ids.add(current);
+      return ids;
+    };
+    const [{ createPeerForwarder }, { createPeerRoute }] = await Promise.all([
+      import("../models/peer-forwarder.ts"),
+      import("../models/peer-route.ts"),
+    ]);
+    const forwarder = createPeerForwarder({
+      seal: (type, body) => {
+        const mesh = o.mesh?.();
+        if (!mesh) throw new Error("the mesh is not running");
+        return mesh.seal(type, body);
+      },
+    });
     return m.createOpenAiApi({
-      models: () =>
-        // Clients name models the way people do: by the name given at import (unique).
-        registry.list().map((e) => ({ id: e.name, name: e.name, path: registry.pathOf(e), kind: e.kind })),
-      chat,
+      models: refs,
+      chat: served.measure(chat),
       embed: m.embedWith({ llama, onnx }),
       bearerToken: token,
+      peerAuth: fromPeer,
+      route: createPeerRoute({
+        peers: () => o.mesh?.()?.peers() ?? [],
+        forwarder,
+        routeModels: config.models.routeModels,
+        log: o.log,
+      }),
       log: o.log,
     });
   }
@@ -80,6 +138,19 @@ export async function startModels(
     registry,
     adminRoutes: createModelRoutes({ registry, maxUploadBytes: MAX_UPLOAD_BYTES }),
     tokenFile: config.models.apiToken ? null : join(config.dataDir, API_TOKEN_FILE),
+    /** What heartbeats advertise to peers (createMeshNode's `models`): installed, loaded, measured speed. */
+    advertised() {
+      try {
+        return served.list(
+          refs().map((r) => r.id),
+          loadedNow(),
+        );
+      } catch (err) {
+        // Read inside the heartbeat: a failure here must not silence the beat and fail this node.
+        o.log.warn({ err: describeError(err) }, "the models to advertise could not be read");
+        return [];
+      }
+    },
     /** Requests under /v1. */
     async handle(request: Request): Promise<Response> {
       try {

@@ -151,6 +151,8 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
         audit,
         port: server.port ?? config.admin.port,
         loadDataChannel: () => engines.load("datachannel"),
+        // Bound late: the models start after the mesh, and the first beats simply carry none.
+        models: () => models?.advertised() ?? [],
       })
     : undefined;
   meshJoin = mesh?.node.join;
@@ -200,6 +202,7 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
     engines,
     profile: () => (profile ??= hw.readHardwareProfile()),
     log: capabilityLogger(log, "models"),
+    mesh: () => mesh?.node,
   });
   const app = admin.createAdminApp({
     accounts,

@@ -168,6 +168,12 @@ export const ConfigSchema = T.Object(
           description:
             "RAM in MiB kept back for the rest of the runtime when deciding what model fits (context, GPU layers).",
         }),
+        routeModels: T.Array(T.String({ minLength: 1, maxLength: 64 }), {
+          default: [],
+          maxItems: 32,
+          description:
+            "Model names always answered by an enrolled peer that has them loaded (hub first, then the fastest), never on this board; a model not installed here, or too big for it, goes to a peer anyway.",
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

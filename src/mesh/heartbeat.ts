@@ -4,7 +4,7 @@ import { describeError } from "../errors.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { OpenResult } from "./envelope.ts";
-import type { PeerTable } from "./peers.ts";
+import type { PeerModel, PeerTable } from "./peers.ts";
 import type { MessageTransport } from "./ports.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { fleetPattern, nodeTopic } from "./topics.ts";
@@ -19,13 +19,46 @@ export interface HeartbeatBody {
   addresses: string[];
   /** Sender's wall clock, ms since the epoch. */
   ts: number;
+  /** Models the sender serves to peers; absent from nodes that serve none (or predate the field). */
+  models?: PeerModel[];
 }
 
 const MAX_ADDRESSES = 16;
 const MAX_TEXT = 64;
+export const MAX_ADVERTISED_MODELS = 32;
+
+/** Pure: what of a node's model list fits in a heartbeat; loaded models win when it must be cut. */
+export function advertisable(models: readonly PeerModel[]): PeerModel[] {
+  const fits = models.filter((m) => m.name !== "" && m.name.length <= MAX_TEXT);
+  const kept = [...fits.filter((m) => m.loaded), ...fits.filter((m) => !m.loaded)];
+  return kept
+    .slice(0, MAX_ADVERTISED_MODELS)
+    .map(({ name, loaded, tokensPerSecond: tps }) =>
+      tps !== undefined && Number.isFinite(tps) && tps >= 0
+        ? { name, loaded, tokensPerSecond: tps }
+        : { name, loaded },
+    );
+}
 
 export function encodeHeartbeat(body: HeartbeatBody): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(body));
+  const models = body.models && advertisable(body.models);
+  return new TextEncoder().encode(JSON.stringify({ ...body, models }));
+}
+
+function parseModels(v: unknown): PeerModel[] | undefined {
+  if (!Array.isArray(v) || v.length > MAX_ADVERTISED_MODELS) return undefined;
+  const out: PeerModel[] = [];
+  for (const m of v) {
+    if (typeof m !== "object" || m === null) return undefined;
+    const { name, loaded, tokensPerSecond: tps } = m as Record<string, unknown>;
+    if (typeof name !== "string" || name === "" || name.length > MAX_TEXT || typeof loaded !== "boolean")
+      return undefined;
+    if (tps === undefined) out.push({ name, loaded });
+    else if (typeof tps === "number" && Number.isFinite(tps) && tps >= 0)
+      out.push({ name, loaded, tokensPerSecond: tps });
+    else return undefined;
+  }
+  return out;
 }
 
 /** Pure: the body if it is well formed, else undefined; fields beyond the known ones are ignored. */
@@ -37,7 +70,7 @@ export function parseHeartbeat(bytes: Uint8Array): HeartbeatBody | undefined {
     return undefined;
   }
   if (typeof raw !== "object" || raw === null) return undefined;
-  const { version, adminPort, addresses, ts } = raw as Record<string, unknown>;
+  const { version, adminPort, addresses, ts, models } = raw as Record<string, unknown>;
   const isText = (v: unknown): v is string => typeof v === "string" && v.length <= MAX_TEXT;
   if (!isText(version)) return undefined;
   if (!Number.isInteger(adminPort) || (adminPort as number) < 0 || (adminPort as number) > 65_535)
@@ -45,7 +78,10 @@ export function parseHeartbeat(bytes: Uint8Array): HeartbeatBody | undefined {
   if (!Array.isArray(addresses) || addresses.length > MAX_ADDRESSES || !addresses.every(isText))
     return undefined;
   if (!Number.isSafeInteger(ts) || (ts as number) < 0) return undefined;
-  return { version, adminPort: adminPort as number, addresses, ts: ts as number };
+  const body: HeartbeatBody = { version, adminPort: adminPort as number, addresses, ts: ts as number };
+  if (models === undefined) return body;
+  const served = parseModels(models);
+  return served && { ...body, models: served };
 }
 
 export interface HeartbeatOptions {
@@ -99,7 +135,9 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
       );
     const body = parseHeartbeat(envelope.body);
     if (!body) return opts.onRefused(envelope.from, "malformed", "the heartbeat body is not valid");
-    opts.peers.heard(sender, { version: body.version, adminPort: body.adminPort, addresses: body.addresses });
+    // models is passed even when absent, so a peer that stops serving is not kept on an old list.
+    const { version, adminPort, addresses, models } = body;
+    opts.peers.heard(sender, { version, adminPort, addresses, models });
   }
 
   const heartbeat: Heartbeat = {

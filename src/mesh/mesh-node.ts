@@ -16,7 +16,7 @@ import { type OpenResult, openEnvelope, sealEnvelope } from "./envelope.ts";
 import { createHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
 import { kianaTxt } from "./mdns-records.ts";
-import { createPeerTable } from "./peers.ts";
+import { createPeerTable, type PeerModel } from "./peers.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { createMemoryReplayGuard, type ReplayGuard, type SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
@@ -49,6 +49,8 @@ export interface MeshNodeOptions {
   random: (n: number) => Uint8Array;
   /** This node's LAN addresses, announced in heartbeats. */
   addresses: () => string[];
+  /** Models this node serves to peers, announced in heartbeats (read at each beat); absent: none. */
+  models?: () => PeerModel[];
   clock: Clock;
   log: Logger;
   health: HealthRegistry;
@@ -67,6 +69,8 @@ export interface MeshNodeOptions {
 }
 
 export interface MeshNode {
+  /** This device's signing-key fingerprint: what peers address tokens to. */
+  readonly fingerprint: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   roster(): Certificate[];
@@ -81,7 +85,7 @@ export interface MeshNode {
    * An `open` with its own replay guard, for a channel whose envelopes may arrive out of order
    * with the rest (as transfer does); undefined before this device is enrolled.
    */
-  channelOpener(): ((bytes: Uint8Array) => OpenResult) | undefined;
+  channelOpener(replay?: ReplayGuard): ((bytes: Uint8Array) => OpenResult) | undefined;
   /** The hub's join endpoint (POST body → answer); undefined on other roles. */
   join?: (body: Uint8Array) => { status: number; json: unknown };
   /** Enrolled peers (roster) and devices only seen over mDNS, never ourselves. */
@@ -97,6 +101,8 @@ export interface MeshPeer {
   addresses: string[];
   /** The peer's admin/HTTP port, from its heartbeat or mDNS record; the LAN paths (transfers, chain sync) use it. */
   adminPort?: number;
+  /** What the peer serves on its OpenAI-compatible API, from its heartbeat. */
+  models?: PeerModel[];
 }
 
 const JOIN_RETRY_MS = { initial: 1000, max: 60_000 };
@@ -207,7 +213,12 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       open,
       peers: peerTable,
       clock,
-      info: () => ({ version: node.version, adminPort: node.adminPort, addresses: opts.addresses() }),
+      info: () => ({
+        version: node.version,
+        adminPort: node.adminPort,
+        addresses: opts.addresses(),
+        models: opts.models?.(),
+      }),
       onRefused: opts.onRefused,
       log,
       intervalMs: opts.heartbeatMs,
@@ -313,6 +324,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   }
 
   const mesh: MeshNode = {
+    fingerprint: keys.fingerprint,
     async start() {
       await mdns.start().catch((err: unknown) => {
         health.set({
@@ -370,9 +382,8 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     transfers: () => transfers,
     seal,
     open,
-    channelOpener() {
+    channelOpener(guard = createMemoryReplayGuard()) {
       if (!membership || !roster) return undefined;
-      const guard = createMemoryReplayGuard();
       const r = roster;
       return (bytes) =>
         openEnvelope(bytes, {
@@ -398,6 +409,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
           state: heard?.state ?? presence.get(c.name) ?? "enrolled",
           addresses: heard?.addresses ?? [],
           adminPort: heard?.adminPort,
+          models: heard?.models,
         });
       }
       for (const s of mdns.services("kiana")) {

@@ -5,11 +5,21 @@ import type { Clock } from "../platform/clock.ts";
 
 export type PeerState = "healthy" | "degraded" | "failed";
 
+/** A model a peer offers over its OpenAI-compatible API, as its heartbeat advertises it. */
+export interface PeerModel {
+  name: string;
+  /** Resident in memory now: a request will not wait for a load (or find it does not fit). */
+  loaded: boolean;
+  /** Generation speed the peer measured on its own recent answers. */
+  tokensPerSecond?: number;
+}
+
 export interface PeerInfo {
   addresses?: string[];
   version?: string;
   rttMs?: number;
   adminPort?: number;
+  models?: PeerModel[];
 }
 
 export interface Peer extends PeerInfo {

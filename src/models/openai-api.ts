@@ -2,9 +2,22 @@
 // as a framework-free handler: `handle(request)` answers /v1/* and returns undefined for anything else.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { describeError, isKianaError } from "../errors.ts";
-import type { ChatMessage, ChatResult, ChatService } from "./chat.ts";
-import type { EmbedInput, InputProblem, ModelRef } from "./llama-engine.ts";
+import type { ChatResult, ChatService } from "./chat.ts";
+import type { ModelRef } from "./llama-engine.ts";
 import type { EmbedFn } from "./onnx-sessions.ts";
+import {
+  ApiError,
+  type Body,
+  bad,
+  embedInputs,
+  fromProblem,
+  KIANA_STATUS,
+  messages,
+  num,
+  stops,
+  str,
+} from "./openai-request.ts";
+import type { LocalState } from "./routing.ts";
 
 export interface OpenAiApiOptions {
   /** The installed models (the registry's list); ids are what clients name in `model`. */
@@ -13,6 +26,13 @@ export interface OpenAiApiOptions {
   embed: EmbedFn;
   /** The token clients send as `Authorization: Bearer <token>`, or a check of it. */
   bearerToken: string | ((token: string) => boolean);
+  /** Other credentials, given the whole `Authorization` header: a peer's signed token (peer-auth.ts). */
+  peerAuth?: (authorization: string) => boolean;
+  /**
+   * Answers a chat or embedding request elsewhere (a stronger peer), told how this node stands with
+   * the model; undefined lets this node answer, or refuse, as it would without.
+   */
+  route?: (model: string, body: Record<string, unknown>, ctx: RouteContext) => Promise<Response | undefined>;
   /** Milliseconds since the epoch; `created` fields are in seconds. */
   now?: () => number;
   newId?: () => string;
@@ -21,105 +41,18 @@ export interface OpenAiApiOptions {
   log?: { warn(obj: object, msg?: string): void };
 }
 
-export interface OpenAiApi {
-  handle(request: Request): Promise<Response | undefined>;
-}
-
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-  ) {
-    super(message);
-  }
-  body() {
-    const type = this.status >= 500 ? "server_error" : "invalid_request_error";
-    return { error: { message: this.message, type, param: this.param, code: this.code } };
-  }
-}
-
-type Body = Record<string, unknown>;
-const bad = (message: string, param: string | null, code = "invalid_value") =>
-  new ApiError(400, message, param, code);
-const fromProblem = (p: InputProblem) => bad(p.message, p.param, p.code);
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache" };
 const json = (value: unknown, status = 200, headers: Record<string, string> = {}) =>
   Response.json(value, { status, headers });
 
-// Engine errors keep their code name; 503 where another board (or a later try) could serve it.
-const KIANA_STATUS: Record<string, [number, string]> = {
-  MODEL_NOT_FOUND: [404, "model_not_found"],
-  MODEL_DOES_NOT_FIT: [503, "model_does_not_fit"],
-  ENGINE_MISSING: [503, "engine_unavailable"],
-  ENGINE_LOAD_FAILED: [503, "engine_unavailable"],
-  MODEL_FILE_INVALID: [500, "model_file_invalid"],
-  MODEL_ENGINE_FAILED: [500, "model_engine_failed"],
-};
-
-function num(b: Body, key: string, min: number, max: number, integer = false): number | undefined {
-  const v = b[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v)))
-    throw bad(`'${key}' must be ${integer ? "an integer" : "a number"}`, key, "invalid_type");
-  if (v < min || v > max) throw bad(`'${key}' must be between ${min} and ${max}`, key);
-  return v;
+export interface RouteContext {
+  local: LocalState;
+  /** The client's request, its body already read: headers (loop prevention), path, abort signal. */
+  request: Request;
 }
 
-function str(b: Body, key: string): string {
-  const v = b[key];
-  if (v === undefined || v === null) throw bad(`'${key}' is required`, key, "missing_required_parameter");
-  if (typeof v !== "string" || v === "")
-    throw bad(`'${key}' must be a non-empty string`, key, "invalid_type");
-  return v;
-}
-
-function messages(v: unknown): ChatMessage[] {
-  if (v === undefined) throw bad("'messages' is required", "messages", "missing_required_parameter");
-  if (!Array.isArray(v)) throw bad("'messages' must be an array", "messages", "invalid_type");
-  if (v.length === 0) throw bad("'messages' must hold at least one message", "messages");
-  return v.map((m: unknown, i) => {
-    const at = `messages[${i}]`;
-    if (typeof m !== "object" || m === null) throw bad(`'${at}' must be an object`, at, "invalid_type");
-    const { role, content } = m as Body;
-    if (role !== "system" && role !== "developer" && role !== "user" && role !== "assistant")
-      throw bad(`'${at}.role' must be system, developer, user or assistant`, `${at}.role`);
-    let text: string;
-    if (typeof content === "string") text = content;
-    else if (content === null && role === "assistant") text = "";
-    else if (Array.isArray(content) && content.every((p) => p?.type === "text" && typeof p.text === "string"))
-      text = content.map((p: { text: string }) => p.text).join("");
-    else throw bad(`'${at}.content' must be a string or text parts`, `${at}.content`, "invalid_type");
-    // An empty assistant turn is a real (if odd) reply; an empty question or instruction is a mistake.
-    if (text === "" && role !== "assistant") throw bad(`'${at}.content' is empty`, `${at}.content`);
-    return { role: role === "developer" ? "system" : role, content: text };
-  });
-}
-
-function stops(v: unknown): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  const list = typeof v === "string" ? [v] : v;
-  if (!Array.isArray(list) || list.length > 4 || !list.every((s) => typeof s === "string" && s !== ""))
-    throw bad("'stop' must be a string or up to 4 non-empty strings", "stop", "invalid_type");
-  return list;
-}
-
-/** string | string[] | number[] | number[][], as OpenAI accepts; at most 2048 inputs. */
-function embedInputs(v: unknown): EmbedInput[] {
-  if (v === undefined) throw bad("'input' is required", "input", "missing_required_parameter");
-  const isTokens = (x: unknown) => Array.isArray(x) && x.length > 0 && x.every((t) => typeof t === "number");
-  let list: unknown[];
-  if (typeof v === "string" || isTokens(v)) list = [v];
-  else if (Array.isArray(v) && v.length > 0) list = v;
-  else throw bad("'input' must be a string, strings, or token arrays", "input", "invalid_type");
-  if (list.length > 2048) throw bad("'input' holds more than 2048 items", "input");
-  list.forEach((x, i) => {
-    if (x === "") throw bad(`'input[${i}]' is empty`, "input");
-    if (typeof x !== "string" && !isTokens(x))
-      throw bad(`'input[${i}]' has the wrong type`, "input", "invalid_type");
-  });
-  return list as EmbedInput[];
+export interface OpenAiApi {
+  handle(request: Request): Promise<Response | undefined>;
 }
 
 export function createOpenAiApi(opts: OpenAiApiOptions): OpenAiApi {
@@ -129,8 +62,9 @@ export function createOpenAiApi(opts: OpenAiApiOptions): OpenAiApi {
   const digest = (s: string) => createHash("sha256").update(s).digest();
 
   function authorized(req: Request): boolean {
-    const token = /^Bearer +(\S+) *$/i.exec(req.headers.get("authorization") ?? "")?.[1];
-    if (!token) return false;
+    const header = req.headers.get("authorization") ?? "";
+    const token = /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    if (!token) return header !== "" && (opts.peerAuth?.(header) ?? false);
     const want = opts.bearerToken;
     if (typeof want === "function") return want(token);
     return want !== "" && timingSafeEqual(digest(token), digest(want));
@@ -158,6 +92,28 @@ export function createOpenAiApi(opts: OpenAiApiOptions): OpenAiApi {
     return ref;
   }
 
+  /** Runs `answer` on the local model, unless `route` sends the request to a peer first or instead. */
+  async function localOrRouted(
+    req: Request,
+    b: Body,
+    id: string,
+    answer: (ref: ModelRef) => Promise<Response>,
+  ): Promise<Response> {
+    const ref = (await opts.models()).find((m) => m.id === id);
+    const routed = await opts.route?.(id, b, { local: ref ? "available" : "missing", request: req });
+    if (routed) return routed;
+    if (!ref) throw new ApiError(404, `the model '${id}' does not exist`, "model", "model_not_found");
+    try {
+      return await answer(ref);
+    } catch (err) {
+      // Refused before anything streamed: a board with more memory may still answer it.
+      if (!opts.route || !isKianaError(err) || err.code !== "MODEL_DOES_NOT_FIT") throw err;
+      const elsewhere = await opts.route(id, b, { local: "does-not-fit", request: req });
+      if (elsewhere) return elsewhere;
+      throw err;
+    }
+  }
+
   const listed = (m: ModelRef) => ({ id: m.id, object: "model", created: 0, owned_by: "kiana" });
 
   async function chatCompletions(req: Request): Promise<Response> {
@@ -180,56 +136,57 @@ export function createOpenAiApi(opts: OpenAiApiOptions): OpenAiApi {
       seed: num(b, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true),
       stop: stops(b.stop),
     };
-    const ref = await model(id);
-    if (ref.kind !== "gguf")
-      throw bad(`'${ref.id}' is an ONNX model and cannot chat`, "model", "model_not_supported");
-    const abort = new AbortController();
-    const signal = AbortSignal.any([req.signal, abort.signal]);
-    const turn = await opts.chat.start({ model: ref, messages: msgs, ...params, signal });
-    if (!turn.ok) throw fromProblem(turn);
-    const head = { id: `chatcmpl-${newId()}`, created: Math.floor(now() / 1000), model: ref.id };
-    const usage = (r: ChatResult) => ({
-      prompt_tokens: r.promptTokens,
-      completion_tokens: r.completionTokens,
-      total_tokens: r.promptTokens + r.completionTokens,
-      prompt_tokens_details: { cached_tokens: Math.max(0, r.promptTokens - r.evaluatedTokens) },
+    return localOrRouted(req, b, id, async (ref) => {
+      if (ref.kind !== "gguf")
+        throw bad(`'${ref.id}' is an ONNX model and cannot chat`, "model", "model_not_supported");
+      const abort = new AbortController();
+      const signal = AbortSignal.any([req.signal, abort.signal]);
+      const turn = await opts.chat.start({ model: ref, messages: msgs, ...params, signal });
+      if (!turn.ok) throw fromProblem(turn);
+      const head = { id: `chatcmpl-${newId()}`, created: Math.floor(now() / 1000), model: ref.id };
+      const usage = (r: ChatResult) => ({
+        prompt_tokens: r.promptTokens,
+        completion_tokens: r.completionTokens,
+        total_tokens: r.promptTokens + r.completionTokens,
+        prompt_tokens_details: { cached_tokens: Math.max(0, r.promptTokens - r.evaluatedTokens) },
+      });
+      const finish = (r: ChatResult) => (r.finishReason === "length" ? "length" : "stop");
+      if (b.stream !== true) {
+        const r = await turn.result;
+        const message = { role: "assistant", content: r.text, refusal: null };
+        const choice = { index: 0, message, logprobs: null, finish_reason: finish(r) };
+        return json({ ...head, object: "chat.completion", choices: [choice], usage: usage(r) });
+      }
+      const enc = new TextEncoder();
+      const event = (v: unknown) => enc.encode(`data: ${JSON.stringify(v)}\n\n`);
+      const chunk = (delta: object, finishReason: string | null) => ({
+        ...head,
+        object: "chat.completion.chunk",
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      });
+      const deltas = turn[Symbol.asyncIterator]();
+      const body = new ReadableStream<Uint8Array>({
+        // The role chunk goes out with the headers, before the first token is even sampled.
+        start: (c) => c.enqueue(event(chunk({ role: "assistant", content: "" }, null))),
+        async pull(c) {
+          try {
+            const next = await deltas.next();
+            if (!next.done) return c.enqueue(event(chunk({ content: next.value }, null)));
+            const r = await turn.result;
+            c.enqueue(event(chunk({}, finish(r))));
+            if (includeUsage)
+              c.enqueue(event({ ...head, object: "chat.completion.chunk", choices: [], usage: usage(r) }));
+            c.enqueue(enc.encode("data: [DONE]\n\n"));
+          } catch (err) {
+            // Headers are gone already: the error travels as an event, in the same shape.
+            c.enqueue(event(toApiError(err).body()));
+          }
+          c.close();
+        },
+        cancel: () => abort.abort(),
+      });
+      return new Response(body, { headers: SSE_HEADERS });
     });
-    const finish = (r: ChatResult) => (r.finishReason === "length" ? "length" : "stop");
-    if (b.stream !== true) {
-      const r = await turn.result;
-      const message = { role: "assistant", content: r.text, refusal: null };
-      const choice = { index: 0, message, logprobs: null, finish_reason: finish(r) };
-      return json({ ...head, object: "chat.completion", choices: [choice], usage: usage(r) });
-    }
-    const enc = new TextEncoder();
-    const event = (v: unknown) => enc.encode(`data: ${JSON.stringify(v)}\n\n`);
-    const chunk = (delta: object, finishReason: string | null) => ({
-      ...head,
-      object: "chat.completion.chunk",
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    });
-    const deltas = turn[Symbol.asyncIterator]();
-    const body = new ReadableStream<Uint8Array>({
-      // The role chunk goes out with the headers, before the first token is even sampled.
-      start: (c) => c.enqueue(event(chunk({ role: "assistant", content: "" }, null))),
-      async pull(c) {
-        try {
-          const next = await deltas.next();
-          if (!next.done) return c.enqueue(event(chunk({ content: next.value }, null)));
-          const r = await turn.result;
-          c.enqueue(event(chunk({}, finish(r))));
-          if (includeUsage)
-            c.enqueue(event({ ...head, object: "chat.completion.chunk", choices: [], usage: usage(r) }));
-          c.enqueue(enc.encode("data: [DONE]\n\n"));
-        } catch (err) {
-          // Headers are gone already: the error travels as an event, in the same shape.
-          c.enqueue(event(toApiError(err).body()));
-        }
-        c.close();
-      },
-      cancel: () => abort.abort(),
-    });
-    return new Response(body, { headers: SSE_HEADERS });
   }
 
   async function embeddings(req: Request): Promise<Response> {
@@ -240,16 +197,18 @@ export function createOpenAiApi(opts: OpenAiApiOptions): OpenAiApi {
     if (format !== "float" && format !== "base64")
       throw bad("'encoding_format' must be float or base64", "encoding_format");
     const dimensions = num(b, "dimensions", 1, 2 ** 20, true);
-    const out = await opts.embed(await model(id), inputs);
-    if (!out.ok) throw fromProblem(out);
-    const width = out.vectors[0]?.length ?? 0;
-    if (dimensions !== undefined && dimensions !== width)
-      throw bad(`'${id}' has ${width} dimensions, not ${dimensions}`, "dimensions", "unsupported_value");
-    const encode = (v: number[]) =>
-      format === "base64" ? Buffer.from(Float32Array.from(v).buffer).toString("base64") : v;
-    const data = out.vectors.map((v, index) => ({ object: "embedding", index, embedding: encode(v) }));
-    const usage = { prompt_tokens: out.tokens, total_tokens: out.tokens };
-    return json({ object: "list", data, model: id, usage });
+    return localOrRouted(req, b, id, async (ref) => {
+      const out = await opts.embed(ref, inputs);
+      if (!out.ok) throw fromProblem(out);
+      const width = out.vectors[0]?.length ?? 0;
+      if (dimensions !== undefined && dimensions !== width)
+        throw bad(`'${id}' has ${width} dimensions, not ${dimensions}`, "dimensions", "unsupported_value");
+      const encode = (v: number[]) =>
+        format === "base64" ? Buffer.from(Float32Array.from(v).buffer).toString("base64") : v;
+      const data = out.vectors.map((v, index) => ({ object: "embedding", index, embedding: encode(v) }));
+      const usage = { prompt_tokens: out.tokens, total_tokens: out.tokens };
+      return json({ object: "list", data, model: id, usage });
+    });
   }
 
   function toApiError(err: unknown): ApiError {
