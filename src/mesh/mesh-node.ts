@@ -16,7 +16,7 @@ import { type OpenResult, openEnvelope, sealEnvelope } from "./envelope.ts";
 import { createHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
 import { kianaTxt } from "./mdns-records.ts";
-import { createPeerTable, type PeerModel } from "./peers.ts";
+import { createPeerTable, type PeerModel, peerStateOf } from "./peers.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { createMemoryReplayGuard, type ReplayGuard, type SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
@@ -136,7 +136,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   let detach: (() => Promise<void>) | undefined;
   let unfollowPresence: (() => Promise<void>) | undefined;
   /** Retained presence per node name (the broker's last will says "offline" for a lost device). */
-  const presence = new Map<string, "online" | "offline">();
+  const presence = new Map<string, { state: "online" | "offline"; at: number }>();
   const peerTable = createPeerTable({ clock, intervalMs: opts.heartbeatMs });
   let heartbeat: Heartbeat | undefined;
   let direct: DirectMessaging | undefined;
@@ -200,8 +200,8 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       } catch {
         state = undefined;
       }
-      if ((state !== "online" && state !== "offline") || presence.get(name) === state) return;
-      presence.set(name, state);
+      if ((state !== "online" && state !== "offline") || presence.get(name)?.state === state) return;
+      presence.set(name, { state, at: clock.now() });
       log.info({ node: name, state }, "presence");
     });
     const self = { node: node.name, fingerprint: keys.fingerprint };
@@ -405,8 +405,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
           name: c.name,
           role: c.role,
           fingerprint: fp,
-          // Heartbeats say most; without them, the broker's retained presence.
-          state: heard?.state ?? presence.get(c.name) ?? "enrolled",
+          state: peerStateOf(heard, presence.get(c.name)),
           addresses: heard?.addresses ?? [],
           adminPort: heard?.adminPort,
           models: heard?.models,

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { enrolNode, type TestNode, testFleet } from "../identity/test-fleet.test-helper.ts";
 import { createManualClock } from "../platform/clock.ts";
-import { createPeerTable, type PeerState, peerState } from "./peers.ts";
+import { createPeerTable, type PeerState, peerState, peerStateOf } from "./peers.ts";
 
 const authority = testFleet("home");
 const [alice, bob] = ["alice", "bob"].map((n) => enrolNode(authority, n, { role: "hub" })) as [
@@ -93,5 +93,34 @@ describe("peer table", () => {
     clock.advance(120_000);
     expect(seen).toEqual(["healthy"]);
     expect(peers.get(bob.fp)?.state).toBe("failed"); // still derived from time
+  });
+});
+
+describe("peerStateOf: heartbeats and the broker's presence together", () => {
+  const heard = (state: string, lastSeen: number) => ({ state, lastSeen });
+  test.each([
+    ["heartbeats only", heard("healthy", 100), undefined, "healthy"],
+    ["presence only", undefined, { state: "online" as const, at: 50 }, "online"],
+    ["neither", undefined, undefined, "enrolled"],
+    [
+      "a last will after the last beat: gone now",
+      heard("healthy", 100),
+      { state: "offline" as const, at: 120 },
+      "offline",
+    ],
+    [
+      "a beat after the last will: back",
+      heard("healthy", 130),
+      { state: "offline" as const, at: 120 },
+      "healthy",
+    ],
+    [
+      "online presence never overrides beats",
+      heard("degraded", 100),
+      { state: "online" as const, at: 150 },
+      "degraded",
+    ],
+  ])("%s", (_, h, p, want) => {
+    expect(peerStateOf(h, p)).toBe(want);
   });
 });

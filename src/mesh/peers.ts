@@ -66,6 +66,18 @@ export function peerState(
   return "healthy";
 }
 
+/**
+ * Heartbeats say most; without them, the broker's retained presence. A last will ("offline") newer
+ * than the last heartbeat wins: the peer is gone now, not merely quiet for a beat or two.
+ */
+export function peerStateOf(
+  heard: { state: string; lastSeen: number } | undefined,
+  presence: { state: "online" | "offline"; at: number } | undefined,
+): string {
+  if (presence?.state === "offline" && (!heard || presence.at >= heard.lastSeen)) return "offline";
+  return heard?.state ?? presence?.state ?? "enrolled";
+}
+
 interface Entry {
   cert: Certificate;
   info: PeerInfo;

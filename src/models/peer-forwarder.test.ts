@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { testPeers } from "../mesh/transfer/transfer.test-helper.ts";
 import { createOpenAiApi, type OpenAiApiOptions } from "./openai-api.ts";
-import { createPeerForwarder, FORWARDED_HEADER, SERVED_BY_HEADER } from "./peer-forwarder.ts";
+import { createPeerForwarder, FORWARDED_HEADER, plainFailure, SERVED_BY_HEADER } from "./peer-forwarder.ts";
 import { createPeerRoute } from "./peer-route.ts";
 import type { RoutablePeer } from "./routing.ts";
 
@@ -277,4 +277,14 @@ describe("through the OpenAI handler", () => {
     expect(await res?.json()).toMatchObject({ error: { code: "model_not_found" } });
     expect(seen.length).toBe(before);
   });
+});
+
+test("network errors read plainly: Bun's advice to fetch's caller is cut", () => {
+  const err = new Error(
+    "The socket connection was closed unexpectedly. For more information, pass `verbose: true` in the second argument to fetch()",
+  );
+  expect(plainFailure(err)).toBe("The socket connection was closed unexpectedly.");
+  expect(plainFailure(new Error("ECONNREFUSED: Unable to connect."))).toBe(
+    "ECONNREFUSED: Unable to connect.",
+  );
 });

@@ -47,6 +47,13 @@ export function finishedSse(tail: string): boolean {
   return last.startsWith("data: [DONE]") || last.startsWith('data: {"error"');
 }
 
+/** A network error as an API client should read it: Bun's advice to fetch's caller is not for them. */
+export function plainFailure(err: unknown): string {
+  return describeError(err)
+    .replace(/\s*For more information, pass `verbose: true`[^.]*\.?/g, "")
+    .trim();
+}
+
 export function createPeerForwarder(opts: PeerForwarderOptions): PeerForwarder {
   const clock = opts.clock ?? systemClock;
   const idleMs = opts.idleMs ?? 30_000;
@@ -82,7 +89,7 @@ export function createPeerForwarder(opts: PeerForwarderOptions): PeerForwarder {
         cancelIdle();
       }
     };
-    const failure = (err: unknown) => why || describeError(err);
+    const failure = (err: unknown) => why || plainFailure(err);
 
     let res: Response;
     try {
