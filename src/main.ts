@@ -18,6 +18,7 @@ commands:
   doctor     check hardware, native engines, system packages and health (--json)
   version    print the version
   fleet      init | enroll | join: fleet authority and enrolment certificates
+  firstboot  apply the seed on the boot partition once [--boot DIR] [--root DIR] (kiana-firstboot.service)
   chain      append | show | verify | sync | status | checkpoint | vote: the knowledge chain
   model      import FILE [--name N] [--sha256 HEX] | list | remove ID|NAME | verify [ID|NAME]
 
@@ -39,7 +40,7 @@ interface Args {
 
 const VALUE_FLAGS = new Set([
   ...["config", "data", "port", "host", "role", "name", "fleet", "log-level", "set"],
-  ...["dir", "pubkey", "days", "out", "cert", "fleet-info"],
+  ...["dir", "pubkey", "days", "out", "cert", "fleet-info", "boot", "root"],
   ...["type", "text", "author", "since", "grep", "limit", "peer", "timeout", "validator", "seq", "sha256"],
 ]);
 
@@ -96,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
       return isKianaError(err, "CLI_USAGE") ? 64 : 1;
     }
   }
+  // Runs before the node has a config: it is what writes /etc/kiana/kiana.toml.
+  if (args.command === "firstboot") return (await import("./cli/firstboot.ts")).firstbootCommand(args.flags);
   if (!["run", "status", "doctor", "fleet", "chain", "model"].includes(args.command)) {
     process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
     return 64;

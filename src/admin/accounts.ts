@@ -15,6 +15,8 @@ export interface Session {
 export interface Accounts {
   isSetUp(): boolean;
   setPassword(password: string): Promise<void>;
+  /** Stores an argon2id hash made elsewhere (the first-boot seed), so the password never travels. */
+  setPasswordHash(hash: string): void;
   checkPassword(password: string): Promise<boolean>;
   createSession(): { token: string; session: Session };
   getSession(token: string | undefined): Session | null;
@@ -27,25 +29,28 @@ export function createAccounts(opts: { store: Store; sessionMs: number; now?: ()
   const { store, sessionMs } = opts;
   const now = opts.now ?? Date.now;
   const db = store.db;
+  const setPasswordHash = (hash: string): void => {
+    const t = now();
+    store.transaction(
+      (d) => {
+        d.query(
+          `INSERT INTO admin_user (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at`,
+        ).run(ADMIN_USER, hash, t, t);
+        // A new password ends every existing login.
+        d.query("DELETE FROM admin_session WHERE username = ?").run(ADMIN_USER);
+      },
+      { durable: true },
+    );
+  };
   return {
     isSetUp() {
       return db.query("SELECT 1 FROM admin_user WHERE username = ?").get(ADMIN_USER) !== null;
     },
     async setPassword(password) {
-      const hash = await Bun.password.hash(password, { algorithm: "argon2id" });
-      const t = now();
-      store.transaction(
-        (d) => {
-          d.query(
-            `INSERT INTO admin_user (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at`,
-          ).run(ADMIN_USER, hash, t, t);
-          // A new password ends every existing login.
-          d.query("DELETE FROM admin_session WHERE username = ?").run(ADMIN_USER);
-        },
-        { durable: true },
-      );
+      setPasswordHash(await Bun.password.hash(password, { algorithm: "argon2id" }));
     },
+    setPasswordHash,
     async checkPassword(password) {
       const row = db
         .query<{ password_hash: string }, [string]>("SELECT password_hash FROM admin_user WHERE username = ?")

@@ -4,6 +4,7 @@ import type { EngineRegistry } from "../platform/engines.ts";
 import { createHealthRegistry, type HealthRegistry } from "../platform/health.ts";
 import { capabilityLogger, type Logger } from "../platform/log.ts";
 import type { SystemPackage } from "../platform/system-packages.ts";
+import { firstbootHealth } from "../seed/firstboot-status.ts";
 import { openStore, type Store } from "../store/index.ts";
 
 export function openCore(
@@ -17,6 +18,9 @@ export function openCore(
     health,
     log: capabilityLogger(log, "store"),
   });
+  // A seed that failed at first boot stays visible on the admin page and in `kiana doctor`.
+  const firstboot = firstbootHealth(config.dataDir);
+  if (firstboot) health.set(firstboot);
   return { health, store };
 }
 
