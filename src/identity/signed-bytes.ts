@@ -26,6 +26,8 @@ export const DOMAIN = {
   chainSignedRoot: "kiana/v1/chain-signed-root",
   /** A device answering a sync server's challenge: proves it holds the key its certificate names. */
   chainSyncAuth: "kiana/v1/chain-sync-auth",
+  /** HKDF info for the pairwise mask seed of two FedAvg clients in one round (secure aggregation). */
+  fedavgMask: "kiana/v1/fedavg-mask",
 } as const;
 
 export type DomainTag = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -186,4 +188,9 @@ export function chainSignedRootBytes(
 /** What a sync client signs: the server's fresh nonce, bound to both parties' fingerprints. */
 export function chainSyncAuthBytes(nonce: Uint8Array, clientFp: string, serverFp: string): Uint8Array {
   return encodeSigned(DOMAIN.chainSyncAuth, [nonce, clientFp, serverFp]);
+}
+
+/** HKDF info of a pairwise FedAvg mask: the round and both parties, lower fingerprint first. */
+export function fedavgMaskInfo(round: string, lowFp: string, highFp: string): Uint8Array {
+  return encodeSigned(DOMAIN.fedavgMask, [round, lowFp, highFp]);
 }

@@ -1,5 +1,6 @@
 // Numbered schema migrations. Append only: a released migration is never edited, a new one is added.
 import type { Database } from "bun:sqlite";
+import { FEDAVG_MIGRATION } from "../fedavg/example-store.ts";
 import { MODELS_MIGRATION } from "../models/registry-migration.ts";
 
 export interface Migration {
@@ -261,4 +262,6 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // The model registry keeps its table beside its code.
   MODELS_MIGRATION,
+  // FedAvg's local examples, likewise beside their code.
+  FEDAVG_MIGRATION,
 ];
