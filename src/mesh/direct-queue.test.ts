@@ -95,7 +95,8 @@ function world() {
     return { messaging, store, received, refused, transport, dir, close };
   }
 
-  const inboxOf = (name: string) => bus.log.filter((m) => m.topic === `kiana/v1/home/${name}/inbox`);
+  // Direct messages travel under the sender's tree: kiana/v1/<fleet>/<from>/dm/<to>.
+  const inboxOf = (name: string) => bus.log.filter((m) => m.topic.endsWith(`/dm/${name}`));
   const typesTo = (name: string) =>
     inboxOf(name).map((m) => {
       const d = decodeEnvelope(m.payload);
@@ -157,7 +158,7 @@ describe("direct messages", () => {
       body,
     });
     const other = w.bus.connect();
-    await other.publish("kiana/v1/home/alice/inbox", forged);
+    await other.publish("kiana/v1/home/carol/dm/alice", forged);
     await settle();
     expect(rows()).toBe(1);
     await b.messaging.start();
@@ -178,7 +179,7 @@ describe("direct messages", () => {
     const original = w.inboxOf("bob")[0]?.payload;
     if (!original) throw new Error("nothing was published");
     const other = w.bus.connect();
-    for (let i = 0; i < 3; i++) await other.publish("kiana/v1/home/bob/inbox", original);
+    for (let i = 0; i < 3; i++) await other.publish("kiana/v1/home/alice/dm/bob", original);
     await settle();
     expect(b.received.map((r) => r.text)).toEqual(["only once"]);
     expect(w.typesTo("alice")).toEqual(Array(4).fill(DIRECT_ACK_TYPE));
@@ -283,17 +284,17 @@ describe("direct messages", () => {
     if (!toCarol) throw new Error("nothing was published");
     const other = w.bus.connect();
     // Validly signed by alice, but encrypted for carol.
-    await other.publish("kiana/v1/home/bob/inbox", toCarol);
+    await other.publish("kiana/v1/home/carol/dm/bob", toCarol);
     // A flipped byte in the ciphertext breaks the signature.
     const tampered = Uint8Array.from(toCarol);
     tampered[60] = (tampered[60] ?? 0) ^ 1;
-    await other.publish("kiana/v1/home/bob/inbox", tampered);
+    await other.publish("kiana/v1/home/carol/dm/bob", tampered);
     // A device of another fleet that somehow has bob's certificate.
     const mallory = enrolNode(testFleet("home"), "mallory");
     const now = w.clock.now();
     const forged = sealEnvelope({ keys: mallory.keys, seq: 1, now, type: DIRECT_TYPE, body: random(80) });
-    await other.publish("kiana/v1/home/bob/inbox", forged);
-    await other.publish("kiana/v1/home/bob/inbox", text("not an envelope"));
+    await other.publish("kiana/v1/home/carol/dm/bob", forged);
+    await other.publish("kiana/v1/home/carol/dm/bob", text("not an envelope"));
     await settle();
     expect(b.refused.map((r) => r.reason)).toEqual([
       "not-for-me",

@@ -11,7 +11,7 @@ import { DEFAULT_MAX_BODY_BYTES, type OpenResult } from "./envelope.ts";
 import type { MessageTransport } from "./ports.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { DEFAULT_MAX_SKEW_MS } from "./replay-guard.ts";
-import { nodeTopic } from "./topics.ts";
+import { fleetPattern, nodeTopic } from "./topics.ts";
 
 export const DIRECT_ACK_TYPE = "direct-ack";
 
@@ -148,7 +148,11 @@ export function createDirectMessaging(opts: DirectMessagingOptions): DirectMessa
     ),
     forget: db.query<unknown, [number]>("DELETE FROM mesh_direct_seen WHERE seen_at < ?"),
   };
-  const inbox = nodeTopic(fleet, self.node, "inbox");
+  // Sent under the sender's own tree (`<from>/dm/<to>`): the broker's ACL lets a device write
+  // nowhere else, so a recipient-owned inbox would refuse every device but the hub.
+  nodeTopic(fleet, self.node); // checks the name before it goes into a pattern
+  const inbox = fleetPattern(fleet, "+", "dm", self.node);
+  const outbox = (to: string) => nodeTopic(fleet, self.node, "dm", to);
   const handlers = new Set<DirectHandler>();
   const stats: DirectStats = { sent: 0, delivered: 0, duplicates: 0, acked: 0, dropped: 0 };
   // Publishes still waiting in the transport (QoS 1 while offline): one per message is enough.
@@ -185,7 +189,7 @@ export function createDirectMessaging(opts: DirectMessagingOptions): DirectMessa
     }
     inFlight.add(row.id);
     const to = { id: row.id, to: row.recipient_node, attempt: attempts };
-    publish(nodeTopic(fleet, row.recipient_node, "inbox"), bytes, to, () => inFlight.delete(row.id));
+    publish(outbox(row.recipient_node), bytes, to, () => inFlight.delete(row.id));
   }
 
   function flush(): void {
@@ -215,7 +219,7 @@ export function createDirectMessaging(opts: DirectMessagingOptions): DirectMessa
   }
 
   const ack = (to: Certificate, id: string) =>
-    publish(nodeTopic(fleet, to.name, "inbox"), opts.seal(DIRECT_ACK_TYPE, Buffer.from(id, "hex")), {
+    publish(outbox(to.name), opts.seal(DIRECT_ACK_TYPE, Buffer.from(id, "hex")), {
       id,
       to: to.name,
     });
