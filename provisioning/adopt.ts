@@ -1,13 +1,15 @@
 // `fleet adopt`: devices booted without a seed, found on the LAN and taken over through the admin
-// page's own first-run flow (setup code → admin password), then issued a certificate. The runtime
-// has no HTTP endpoint that reveals a device's agreement key or accepts a certificate, so the last
-// step (`kiana fleet join` on the device) stays with the operator: see provisioning/README.md.
-import { readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+// page's own first-run flow (setup code → admin password), then enrolled over the same session:
+// their public keys from /api/v1/status, a certificate from the fleet authority, POST /api/v1/fleet/join.
+import { readFileSync } from "node:fs";
 import { MIN_PASSWORD_LENGTH } from "../src/admin/accounts.ts";
+import { ROLES } from "../src/identity/enrolment.ts";
+import type { JoinedFleet } from "../src/identity/fleet-cli.ts";
 import {
+  type Certificate,
   encodeCertificate,
   encodeFleetInfo,
+  type FleetAuthority,
   formatFingerprint,
   issueCertificate,
   loadFleetAuthority,
@@ -17,15 +19,17 @@ import {
 import { recordIssued } from "./device-identity.ts";
 import { provisionError } from "./errors.ts";
 import type { FleetIo } from "./fleet.ts";
-import { adminUrl, browseKiana } from "./lan-discovery.ts";
+import { adminUrl, browseKiana, deviceState } from "./lan-discovery.ts";
 import { formatTable } from "./provision.ts";
 
 const fail = (message: string) => provisionError("PROVISION_ADOPT_FAILED", message);
 
+type AdminCall = (path: string, init?: RequestInit) => Promise<Response>;
+
 /** A tiny cookie-keeping client for one device's admin page; redirects are read, not followed. */
-function adminClient(base: string) {
+function adminClient(base: string): AdminCall {
   const jar = new Map<string, string>();
-  return async (path: string, init: RequestInit = {}) => {
+  return async (path, init = {}) => {
     const headers = new Headers(init.headers);
     headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
     const res = await fetch(new URL(path, base), {
@@ -45,20 +49,21 @@ function adminClient(base: string) {
   };
 }
 
-/** Whether the device at `url` still waits for its first admin password. */
-export async function awaitsSetup(url: string): Promise<"awaiting setup" | "set up" | "unreachable"> {
-  try {
-    const res = await fetch(new URL("/setup", url), {
-      redirect: "manual",
-      signal: AbortSignal.timeout(5000),
-    });
-    return res.status === 200 ? "awaiting setup" : "set up";
-  } catch {
-    return "unreachable";
-  }
+/** What adopt reads from /api/v1/status; `publicKeys` and `enrolment` need a runtime with enrolment over HTTP. */
+export interface DeviceStatus {
+  node: { name: string; role: string; fleet: string; fingerprint: string };
+  publicKeys?: string;
+  enrolment?: JoinedFleet | null;
+  csrfToken?: string;
 }
 
-/** Runs the admin page's first-run form with the code; returns what /api/v1/status says afterwards. */
+async function readStatus(call: AdminCall, url: string): Promise<DeviceStatus> {
+  const res = await call("/api/v1/status");
+  if (!res.ok) throw fail(`${url} answered ${res.status} to GET /api/v1/status`);
+  return (await res.json()) as DeviceStatus;
+}
+
+/** Runs the admin page's first-run form with the code; returns the logged-in client and its status. */
 export async function setUpAdmin(url: string, code: string, password: string) {
   const call = adminClient(url);
   const page = await call("/setup");
@@ -79,11 +84,35 @@ export async function setUpAdmin(url: string, code: string, password: string) {
     const why = /class="error"[^>]*>([^<]+)</.exec(await res.text())?.[1] ?? `HTTP ${res.status}`;
     throw fail(`the device refused the setup: ${why}`);
   }
-  const status = await call("/api/v1/status");
-  if (!status.ok) throw fail(`setup went through but /api/v1/status answered ${status.status}`);
-  return (
-    (await status.json()) as { node: { name: string; role: string; fleet: string; fingerprint: string } }
-  ).node;
+  return { call, status: await readStatus(call, url) };
+}
+
+/** Sends the certificate over the admin session; the device checks it exactly as `kiana fleet join` does. */
+async function joinOverHttp(
+  call: AdminCall,
+  url: string,
+  csrfToken: string,
+  certificate: Certificate,
+  authority: FleetAuthority,
+): Promise<{ membership: JoinedFleet; restartRequired: boolean }> {
+  const res = await call("/api/v1/fleet/join", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-csrf-token": csrfToken },
+    body: JSON.stringify({
+      certificate: encodeCertificate(certificate),
+      fleetInfo: encodeFleetInfo(authority),
+    }),
+  });
+  const body = (await res.json().catch(() => ({}))) as {
+    membership?: JoinedFleet;
+    restartRequired?: boolean;
+    error?: { message?: string };
+  };
+  if (!res.ok || !body.membership)
+    throw fail(
+      `${url} refused the certificate (HTTP ${res.status}): ${body.error?.message ?? "no reason given"}`,
+    );
+  return { membership: body.membership, restartRequired: body.restartRequired !== false };
 }
 
 function readPassword(file: string | undefined, env: Record<string, string | undefined>): string {
@@ -111,9 +140,25 @@ function readPassword(file: string | undefined, env: Record<string, string | und
   return password;
 }
 
-type Flags = Partial<
-  Record<"url" | "code" | "name" | "role" | "password-file" | "pubkey" | "out" | "wait", string>
->;
+type Flags = Partial<Record<"url" | "code" | "name" | "role" | "password-file" | "pubkey" | "wait", string>>;
+
+async function listDevices(fleetId: string, wait: number, io: FleetIo): Promise<number> {
+  const found = await browseKiana(wait * 1000);
+  const rows = found.map((s) => [
+    s.instance,
+    adminUrl(s) ?? "-",
+    s.txt.role ?? "-",
+    s.txt.fleet ?? "-",
+    s.txt.fp ?? "-",
+    deviceState(s, fleetId),
+  ]);
+  io.out(
+    rows.length === 0
+      ? "no kiana devices answered over mDNS\n"
+      : formatTable([["device", "url", "role", "fleet", "fingerprint", "state"], ...rows]),
+  );
+  return 0;
+}
 
 export async function runAdopt(flags: Flags, ctx: { dir: string; io: FleetIo }): Promise<number> {
   const { io, dir } = ctx;
@@ -121,73 +166,84 @@ export async function runAdopt(flags: Flags, ctx: { dir: string; io: FleetIo }):
   if (!flags.url) {
     const wait = Number(flags.wait ?? "3");
     if (!(wait > 0 && wait <= 60)) throw provisionError("PROVISION_USAGE", "--wait must be 1 to 60 seconds");
-    const found = await browseKiana(wait * 1000);
-    const rows = await Promise.all(
-      found.map(async (s) => {
-        const url = adminUrl(s);
-        const state =
-          s.txt.fleet === authority.fleetId ? "member" : url ? await awaitsSetup(url) : "no address";
-        return [s.instance, url ?? "-", s.txt.role ?? "-", s.txt.fleet ?? "-", s.txt.fp ?? "-", state];
-      }),
-    );
-    io.out(
-      rows.length === 0
-        ? "no kiana devices answered over mDNS\n"
-        : formatTable([["device", "url", "role", "fleet", "fingerprint", "state"], ...rows]),
-    );
-    return 0;
+    return listDevices(authority.fleetId, wait, io);
   }
+  const url = flags.url;
   const need = (k: keyof Flags) => {
     const v = flags[k];
     if (!v) throw provisionError("PROVISION_USAGE", `adopt --url needs --${k}`);
     return v;
   };
   const [code, name, role] = [need("code"), need("name"), need("role")];
-  const keys = flags.pubkey ? parsePublicKeys(flags.pubkey) : undefined;
-  const password = readPassword(flags["password-file"], io.env);
   // Checked before the device is touched, so a typo costs no setup code.
-  const certificate = keys
-    ? issueCertificate(authority, {
-        name,
-        role: role as Role,
-        signingKey: keys.signingKey,
-        agreementKey: keys.agreementKey,
-        validDays: 365,
-        now: Date.now(),
-      })
-    : undefined;
-  const node = await setUpAdmin(flags.url, code, password);
-  io.out(
-    `${flags.url}: admin password set (device ${node.name}, ${node.role}, fingerprint ${node.fingerprint})\n`,
-  );
-  if (!keys || !certificate) {
-    io.out(
-      "Not enrolled: the device does not serve its public keys over HTTP. Run `kiana status` on it and\n" +
-        "adopt again with --pubkey '<the ed25519:…;x25519:… line>' (its setup is done, so use `kiana fleet enroll`).\n",
-    );
-    return 0;
-  }
-  // The keys line came from the operator: it must be this device's, or we would enrol another one.
-  if (formatFingerprint(keys.fingerprint) !== node.fingerprint)
+  if (!(ROLES as readonly string[]).includes(role))
+    throw provisionError("PROVISION_USAGE", `--role must be one of ${ROLES.join(", ")}, not ${role}`);
+  const expected = flags.pubkey ? parsePublicKeys(flags.pubkey) : undefined;
+  const password = readPassword(flags["password-file"], io.env);
+
+  const { call, status } = await setUpAdmin(url, code, password);
+  io.out(`${url}: admin password set (device ${status.node.name}, fingerprint ${status.node.fingerprint})\n`);
+  if (!status.publicKeys || !status.csrfToken)
     throw fail(
-      `--pubkey has fingerprint ${formatFingerprint(keys.fingerprint)} but ${flags.url} is ${node.fingerprint}; no certificate issued`,
+      `${url} does not serve its public keys in /api/v1/status (a kiana without enrolment over HTTP); ` +
+        "its setup is done: enrol it with `kiana fleet enroll` and `kiana fleet join` on the device",
     );
-  const out = resolve(flags.out ?? ".");
-  const certFile = join(out, `${name}.cert`);
-  writeFileSync(certFile, encodeCertificate(certificate));
-  writeFileSync(join(out, "fleet.json"), encodeFleetInfo(authority));
+  const keys = parsePublicKeys(status.publicKeys);
+  // The keys must be those of the device we just set up, and those the operator expected if given.
+  if (formatFingerprint(keys.fingerprint) !== status.node.fingerprint)
+    throw fail(
+      `${url} serves keys of fingerprint ${formatFingerprint(keys.fingerprint)} but says it is ${status.node.fingerprint}; no certificate issued`,
+    );
+  if (expected && expected.fingerprint !== keys.fingerprint)
+    throw fail(
+      `--pubkey has fingerprint ${formatFingerprint(expected.fingerprint)} but ${url} is ${status.node.fingerprint}; no certificate issued`,
+    );
+  if (expected && !Buffer.from(expected.agreementKey).equals(Buffer.from(keys.agreementKey)))
+    throw fail(`--pubkey has another x25519 key than ${url} serves; no certificate issued`);
+
+  const certificate = issueCertificate(authority, {
+    name,
+    role: role as Role,
+    signingKey: keys.signingKey,
+    agreementKey: keys.agreementKey,
+    validDays: 365,
+    now: Date.now(),
+  });
+  const joined = await joinOverHttp(call, url, status.csrfToken, certificate, authority);
+  // The device's own record of what it stored, read back over the session.
+  const after = (await readStatus(call, url)).enrolment;
+  const matches = (m: JoinedFleet | null | undefined) =>
+    m?.fleetId === authority.fleetId &&
+    m.name === name &&
+    m.role === role &&
+    m.fingerprint === keys.fingerprint;
+  if (!matches(joined.membership) || !matches(after))
+    throw fail(
+      `${url} accepted the certificate but reports ${JSON.stringify(after ?? joined.membership)}; check it with \`kiana status\``,
+    );
   recordIssued(dir, {
     name,
     role,
     serial: certificate.serial,
-    fingerprint: node.fingerprint,
-    output: certFile,
+    fingerprint: status.node.fingerprint,
+    output: url,
     at: Date.now(),
   });
   io.out(
-    `Certificate for ${name} (${role}) written to ${certFile}.\n` +
-      `Copy it and ${join(out, "fleet.json")} to the device and run there:\n` +
-      `  kiana fleet join --cert ${name}.cert --fleet-info fleet.json\n`,
+    formatTable([
+      ["device", "url", "role", "fleet", "fingerprint", "certificate until"],
+      [
+        name,
+        url,
+        role,
+        authority.fleetId,
+        status.node.fingerprint,
+        new Date(certificate.expiresAt).toISOString(),
+      ],
+    ]) +
+      (joined.restartRequired
+        ? `Enrolled. Restart kiana on the device (systemctl restart kiana) for its mesh to use the certificate.\n`
+        : "Enrolled.\n"),
   );
   return 0;
 }

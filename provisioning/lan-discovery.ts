@@ -56,3 +56,16 @@ export function adminUrl(service: DiscoveredService): string | undefined {
   if (!address) return undefined;
   return `http://${address.includes(":") ? `[${address}]` : address}:${service.txt.admin ?? service.port}/`;
 }
+
+/**
+ * A device's state as its TXT record tells it: `member` (enrolled in this fleet), `other fleet`,
+ * `awaiting setup` (no admin password yet), `set up` (password set, not enrolled). Runtimes from
+ * before the `setup`/`enrolled` keys only say whether they advertise this fleet.
+ */
+export function deviceState(service: DiscoveredService, fleetId: string): string {
+  const { txt } = service;
+  if (txt.enrolled === "1") return txt.fleet === fleetId ? "member" : "other fleet";
+  if (txt.setup === "0") return "awaiting setup";
+  if (txt.setup === "1") return "set up";
+  return txt.fleet === fleetId ? "member?" : "unknown";
+}

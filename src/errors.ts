@@ -58,7 +58,9 @@ export type ErrorCode =
   | "MODEL_NOT_FOUND"
   | "MODEL_HASH_MISMATCH"
   | "MODEL_DOES_NOT_FIT"
-  | "MODEL_ENGINE_FAILED";
+  | "MODEL_ENGINE_FAILED"
+  | "FEDAVG_NOT_READY"
+  | "FEDAVG_ROUND_RUNNING";
 
 export class KianaError extends Error {
   readonly code: ErrorCode;

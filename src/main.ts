@@ -21,6 +21,7 @@ commands:
   firstboot  apply the seed on the boot partition once [--boot DIR] [--root DIR] (kiana-firstboot.service)
   chain      append | show | verify | sync | status | checkpoint | vote: the knowledge chain
   model      import FILE [--name N] [--sha256 HEX] | list | remove ID|NAME | verify [ID|NAME]
+  fedavg     status | start-round [--timeout S]: federated training of the wake-word verifier
 
 options:
   --config FILE       config file (default /etc/kiana/kiana.toml on a device, <data>/kiana.toml in dev)
@@ -63,7 +64,7 @@ export function parseArgs(argv: string[]): Args {
     } else words.push(arg);
   }
   const [command = "run", ...rest] = help ? ["help"] : words;
-  if (!["fleet", "chain", "model"].includes(command) && rest.length > 0)
+  if (!["fleet", "chain", "model", "fedavg"].includes(command) && rest.length > 0)
     throw kianaError("CLI_USAGE", `unexpected argument ${rest[0]}`);
   return { command, rest, flags, json };
 }
@@ -99,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Runs before the node has a config: it is what writes /etc/kiana/kiana.toml.
   if (args.command === "firstboot") return (await import("./cli/firstboot.ts")).firstbootCommand(args.flags);
-  if (!["run", "status", "doctor", "fleet", "chain", "model"].includes(args.command)) {
+  if (!["run", "status", "doctor", "fleet", "chain", "model", "fedavg"].includes(args.command)) {
     process.stderr.write(`kiana: unknown command ${args.command}\n\n${USAGE}`);
     return 64;
   }
@@ -136,6 +137,13 @@ export async function main(argv: string[]): Promise<number> {
         args.json,
         config,
         log,
+      );
+    if (args.command === "fedavg")
+      return await (await import("./cli/fedavg.ts")).runFedavgCommand(
+        args.rest[0],
+        args.flags,
+        args.json,
+        config,
       );
     if (args.command === "chain")
       return await runChainCommand(args.rest[0], args.flags, args.json, config, log, args.rest.slice(1));

@@ -8,6 +8,8 @@ import type { Logger } from "../platform/log.ts";
 import type { AuditLog, LoginLimiter } from "../security/index.ts";
 import { type Accounts, MIN_PASSWORD_LENGTH } from "./accounts.ts";
 import { type AdminChain, createChainRoutes } from "./chain-routes.ts";
+import { type AdminFedavg, createFedavgRoutes } from "./fedavg-routes.ts";
+import { type AdminFleet, createFleetRoutes } from "./fleet-routes.ts";
 import { healthzResponse } from "./healthz.ts";
 import { cookie, htmlResponse, jsonError, jsonResponse, parseCookies, readForm, redirect } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -56,6 +58,10 @@ export interface AdminAppDeps {
   chain?: AdminChain;
   /** The model registry's routes (list, upload with progress, remove); absent: 503. */
   models?: ReturnType<typeof createModelRoutes>;
+  /** Federated training: page, status and rounds (src/cli/fedavg-service.ts); absent: FedAvg is off. */
+  fedavg?: AdminFedavg;
+  /** Public keys, membership and enrolment over HTTP; absent: not in status, join answers 503. */
+  fleet?: AdminFleet;
 }
 
 const SESSION = "kiana_session";
@@ -91,11 +97,7 @@ export function createAdminApp(deps: AdminAppDeps) {
   });
 
   /** JSON routes: a session for reading, and the session's CSRF token in x-csrf-token for changes. */
-  const guarded = (
-    request: Request,
-    change: boolean,
-    fn: (m: NonNullable<AdminAppDeps["models"]>) => Response | Promise<Response>,
-  ) => {
+  const refuse = (request: Request, change: boolean): Response | undefined => {
     const s = session(request);
     if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
     if (change && !sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken))
@@ -104,10 +106,18 @@ export function createAdminApp(deps: AdminAppDeps) {
         "ADMIN_FORBIDDEN",
         "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
       );
-    if (!deps.models)
-      return jsonError(503, "MODEL_NOT_FOUND", "the model registry is not running on this device");
-    return fn(deps.models);
+    return undefined;
   };
+  const guarded = (
+    request: Request,
+    change: boolean,
+    fn: (m: NonNullable<AdminAppDeps["models"]>) => Response | Promise<Response>,
+  ) =>
+    refuse(request, change) ??
+    (deps.models
+      ? fn(deps.models)
+      : jsonError(503, "MODEL_NOT_FOUND", "the model registry is not running on this device"));
+  const fleet = createFleetRoutes({ fleet: deps.fleet, audit, clientKey });
 
   const forbidden = () =>
     htmlResponse(
@@ -158,6 +168,7 @@ export function createAdminApp(deps: AdminAppDeps) {
       );
     })
     .get("/chain", ({ request }) => chain.page(request))
+    .use(createFedavgRoutes({ ...deps, isSetUp: () => accounts.isSetUp(), session, clientKey }))
     .get("/setup", () => {
       if (accounts.isSetUp()) return redirect("/login");
       setupCode.ensure();
@@ -245,6 +256,7 @@ export function createAdminApp(deps: AdminAppDeps) {
       const st = await deps.status();
       return jsonResponse({
         ...st,
+        ...fleet.statusFields(),
         health: health.list(),
         statsCells: statsCells(st.stats),
         // JSON calls that change something send this back in x-csrf-token.
@@ -267,16 +279,12 @@ export function createAdminApp(deps: AdminAppDeps) {
     .get("/api/v1/chain/blocks", ({ request }) => chain.blocks(request))
     .get("/api/v1/chain/authors", ({ request }) => chain.authors(request))
     .get("/api/v1/chain/status", ({ request }) => chain.status(request))
+    .post("/api/v1/fleet/join", ({ request }) => refuse(request, true) ?? fleet.join(request), {
+      parse: "none",
+    })
     .post("/api/v1/mesh/messages", async ({ request }) => {
-      const s = session(request);
-      if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
-      if (!sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken)) {
-        return jsonError(
-          403,
-          "ADMIN_FORBIDDEN",
-          "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
-        );
-      }
+      const refused = refuse(request, true);
+      if (refused) return refused;
       if (!deps.sendDirect)
         return jsonError(503, "MESH_PEER_UNKNOWN", "this device has not joined a fleet yet");
       let body: { to?: unknown; type?: unknown; text?: unknown };
@@ -300,14 +308,8 @@ export function createAdminApp(deps: AdminAppDeps) {
       }
     })
     .post("/api/v1/mesh/files", async ({ request }) => {
-      const s = session(request);
-      if (!s) return jsonError(401, "ADMIN_UNAUTHORIZED", "log in first: this API needs an admin session");
-      if (!sameToken(request.headers.get("x-csrf-token") ?? undefined, s.csrfToken))
-        return jsonError(
-          403,
-          "ADMIN_FORBIDDEN",
-          "missing or wrong x-csrf-token header (GET /api/v1/status gives it)",
-        );
+      const refused = refuse(request, true);
+      if (refused) return refused;
       if (!deps.sendFile)
         return jsonError(503, "MESH_PEER_UNKNOWN", "this device has not joined a fleet yet");
       const body = (await request.json().catch(() => undefined)) as

@@ -104,7 +104,7 @@ function peersTable(peers: OverviewModel["peers"], detailed: boolean): Raw {
 }
 
 export function pageHeader(nodeName: string, role: string, csrfToken: string): Raw {
-  return html`<nav><a href="/">Overview</a> · <a href="/peers">Peers</a> · <a href="/chain">Chain</a></nav><span>${nodeName} · ${role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrfToken}"><button type="submit">Log out</button></form>`;
+  return html`<nav><a href="/">Overview</a> · <a href="/peers">Peers</a> · <a href="/chain">Chain</a> · <a href="/fedavg">FedAvg</a></nav><span>${nodeName} · ${role}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrfToken}"><button type="submit">Log out</button></form>`;
 }
 
 /** The peer table: enrolled devices with their heartbeat health, and devices only seen over mDNS. */

@@ -16,6 +16,9 @@ export function createHarness(
     sendDirect?: (to: string, type: string, payload: Uint8Array) => Promise<{ id: string }>;
     sendFile?: AdminAppDeps["sendFile"];
     chain?: AdminAppDeps["chain"];
+    fedavg?: AdminAppDeps["fedavg"];
+    /** Built over the harness's data dir, as the composition root builds it over the real one. */
+    fleet?: (dataDir: string) => AdminAppDeps["fleet"];
   } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), "kiana-admin-"));
@@ -42,6 +45,8 @@ export function createHarness(
     sendDirect: opts.sendDirect,
     sendFile: opts.sendFile,
     chain: opts.chain,
+    fedavg: opts.fedavg,
+    fleet: opts.fleet?.(dataDir),
     node: { name: "test-node", role: "hub" },
     peers,
     status: async () => ({

@@ -18,6 +18,8 @@ export async function startMesh(o: {
   log: Logger;
   audit: import("../security/index.ts").AuditLog;
   port: number;
+  /** Whether the admin password is set, for the TXT record; read once, like the membership. */
+  setUp?: boolean;
   loadDataChannel: () => Promise<unknown>;
   /** What heartbeats advertise on the OpenAI-compatible API (model-service.ts), read at each beat. */
   models?: () => import("../mesh/peers.ts").PeerModel[];
@@ -58,7 +60,7 @@ export async function startMesh(o: {
       }
     : undefined;
   const node = meshNode.createMeshNode({
-    node: { name, role, fleet: config.node.fleet, version: VERSION, adminPort: o.port },
+    node: { name, role, fleet: config.node.fleet, version: VERSION, adminPort: o.port, setUp: o.setUp },
     keys,
     membership,
     hubUrl: config.mesh.hubUrl,

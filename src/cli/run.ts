@@ -150,6 +150,8 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
         log,
         audit,
         port: server.port ?? config.admin.port,
+        // Advertised as TXT setup=0|1, so `fleet adopt` lists devices awaiting setup without asking each.
+        setUp: accounts.isSetUp(),
         loadDataChannel: () => engines.load("datachannel"),
         // Bound late: the models start after the mesh, and the first beats simply carry none.
         models: () => models?.advertised() ?? [],
@@ -165,6 +167,17 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
   });
   chainSync = chainNode.server;
   if (mesh) meshTransfers = (request) => mesh.node.transfers()?.httpHandler(request) ?? notRunning();
+  // FedAvg (hub: coordinator, others: client) talks over the mesh once it has joined.
+  const fedavg = config.fedavg.enabled
+    ? await (await import("./fedavg-service.ts")).startFedavg(config, {
+        store,
+        keys,
+        log,
+        health,
+        chain: chainNode,
+        mesh: () => mesh?.node,
+      })
+    : undefined;
   // `kiana status` runs as another process: it reads the peer table from this snapshot.
   const stopPeerSnapshot = mesh ? writePeerSnapshots(config.dataDir, mesh.node) : () => {};
   // Read on first use: systeminformation is slow to load and rarely needed.
@@ -197,6 +210,23 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       },
     };
   };
+  // Voice by role (satellite, hub); a failure turns voice off with a health entry, not the node.
+  const voice = await (await import("./voice-service.ts"))
+    .startVoice(config, {
+      health,
+      log,
+      loadOnnx: () => engines.load("onnxruntime"),
+      // Remembered facts live on the knowledge chain, so every device of the fleet can recall them.
+      chain: { log: chainNode.chainLog, queries: { list: (filter) => chainNode.view().list(filter ?? {}) } },
+    })
+    .catch((err) => {
+      health.set({
+        code: "VOICE_FAILED",
+        severity: "error",
+        message: `Voice did not start: ${describeError(err)}`,
+      });
+      return null;
+    });
   models = await (await import("./model-service.ts")).startModels(config, {
     store,
     engines,
@@ -227,6 +257,9 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       : undefined,
     chain: chainNode.view(),
     models: models.adminRoutes,
+    // Public keys in /api/v1/status and POST /api/v1/fleet/join: the same check as `kiana fleet join`.
+    fleet: (await import("../identity/fleet-cli.ts")).deviceEnrolment({ dataDir: config.dataDir, keys }),
+    fedavg: fedavg?.admin,
     sendFile: mesh
       ? (to, path) => {
           const transfers = mesh.node.transfers();
@@ -273,7 +306,9 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
     notifier.stopping();
     watchdog.stop();
     chainNode.schedule.stop();
+    fedavg?.stop();
     void models?.dispose();
+    void voice?.stop();
     stopPeerSnapshot();
     // Goodbyes over mDNS and a clean broker disconnect, but never more than a few seconds.
     void Promise.race([mesh?.node.stop(), Bun.sleep(3000)]).finally(() => {

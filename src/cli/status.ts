@@ -88,23 +88,16 @@ export async function joinFleetCommand(
   log: Logger,
   flags: Record<string, string>,
 ): Promise<number> {
-  const { runFleetCommand } = await import("../identity/fleet-cli.ts");
+  const { joinThisDevice, runFleetCommand } = await import("../identity/fleet-cli.ts");
   const identity = await import("../identity/index.ts");
   const keys = identity.loadNodeKeys({ dataDir: config.dataDir, log: capabilityLogger(log, "identity") });
   return runFleetCommand("join", flags, {
     out: (t) => process.stdout.write(t),
     env: process.env,
     now: Date.now(),
-    join(certificateText, fleetInfoText) {
-      const m = identity.joinFleet({
-        dataDir: config.dataDir,
-        keys,
-        certificateText,
-        fleetInfoText,
-        now: Date.now(),
-      });
-      return { fleetId: m.fleet.fleetId, name: m.certificate.name, role: m.certificate.role };
-    },
+    // The same function as POST /api/v1/fleet/join, so both accept and refuse the same certificates.
+    join: (certificateText, fleetInfoText) =>
+      joinThisDevice({ dataDir: config.dataDir, keys, certificateText, fleetInfoText, now: Date.now() }),
   });
 }
 

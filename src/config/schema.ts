@@ -177,6 +177,210 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    voice: T.Object(
+      {
+        enabled: T.Union([T.Literal("auto"), T.Literal("on"), T.Literal("off")], {
+          default: "auto",
+          description: "Voice services; auto: the satellite on a satellite, the speech services on a hub.",
+        }),
+        port: Port(10700, "Wyoming port of the satellite, where Home Assistant or the hub connects."),
+        satellite: T.Object(
+          {
+            micDevice: T.String({
+              minLength: 1,
+              default: "default",
+              description: "ALSA capture device (arecord -D).",
+            }),
+            speakerDevice: T.String({
+              minLength: 1,
+              default: "default",
+              description: "ALSA playback device (aplay -D).",
+            }),
+            chunkMs: T.Integer({
+              minimum: 10,
+              maximum: 200,
+              multipleOf: 10,
+              default: 80,
+              description: "Microphone chunk length; 80 ms is openWakeWord's step.",
+            }),
+            area: T.String({ default: "", description: "Room shown in Home Assistant, e.g. Kitchen." }),
+            modelDir: T.String({
+              default: "",
+              description:
+                "Folder with melspectrogram.onnx, embedding_model.onnx and silero_vad.onnx; empty: <data>/voice.",
+            }),
+            wakeWords: T.Array(
+              T.Object(
+                {
+                  name: T.String({
+                    pattern: "^[a-z0-9_]{1,40}$",
+                    description: "Wake word name, e.g. hey_jarvis.",
+                  }),
+                  model: T.String({
+                    minLength: 1,
+                    description: "Its .onnx file; relative paths are in modelDir.",
+                  }),
+                  threshold: T.Number({
+                    exclusiveMinimum: 0,
+                    maximum: 1,
+                    default: 0.5,
+                    description: "Score that counts as heard.",
+                  }),
+                  pipeline: T.String({
+                    default: "",
+                    description: "Pipeline the hub runs for it; empty: the word's name.",
+                  }),
+                },
+                { additionalProperties: false },
+              ),
+              {
+                default: [],
+                maxItems: 8,
+                description: "Wake words; none: the satellite runs only when triggered.",
+              },
+            ),
+            stopWords: T.Array(T.String({ pattern: "^[a-z0-9_]{1,40}$" }), {
+              default: [],
+              description: "Wake word names that cancel the current answer instead of starting one.",
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        hub: T.Object(
+          {
+            satellites: T.Array(T.String({ minLength: 1 }), {
+              default: [],
+              description:
+                "Satellites to drive, host or host:port (10700); found over mDNS as well when discover is on.",
+            }),
+            discover: T.Boolean({
+              default: true,
+              description: "Drive satellites found as _wyoming._tcp on the LAN.",
+            }),
+            servicesPort: Port(
+              10300,
+              "Wyoming port of the hub's speech-to-text and text-to-speech for Home Assistant.",
+            ),
+            stt: T.Union([T.Literal("pocketsphinx"), T.Literal("whisper")], {
+              default: "pocketsphinx",
+              description: "Speech-to-text engine; whisper needs its ONNX model installed.",
+            }),
+            tts: T.Union([T.Literal("espeak"), T.Literal("piper")], {
+              default: "espeak",
+              description: "Text-to-speech engine; piper needs its ONNX voice installed.",
+            }),
+            voice: T.String({ minLength: 1, default: "en-us", description: "Text-to-speech voice." }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    fedavg: T.Object(
+      {
+        enabled: T.Boolean({
+          default: false,
+          description:
+            "Federated averaging of the wake-word verifier: the hub coordinates rounds, nodes and satellites train on their own examples and send only updates.",
+        }),
+        roundMinutes: T.Integer({
+          minimum: 0,
+          maximum: 10080,
+          default: 0,
+          description:
+            "How often the hub starts a round; 0: only when asked (`kiana fedavg start-round`, admin page).",
+        }),
+        minClients: T.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 3,
+          description: "Fewest devices whose updates a round needs before its model is released.",
+        }),
+        maxClients: T.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 10,
+          description:
+            "Most devices in one round's cohort; the join window closes early once this many joined.",
+        }),
+        joinSeconds: T.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 30,
+          description: "How long devices have to join a round after it is announced.",
+        }),
+        deadlineSeconds: T.Integer({
+          minimum: 1,
+          maximum: 86400,
+          default: 600,
+          description: "Time from the announcement by which updates must have arrived.",
+        }),
+        revealSeconds: T.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 30,
+          description:
+            "With secure aggregation: how long survivors have to reveal the seeds of dropped devices.",
+        }),
+        epochs: T.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 2,
+          description: "Passes over its own examples a device makes per round.",
+        }),
+        batchSize: T.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 16,
+          description: "Examples per gradient step.",
+        }),
+        learningRate: T.Number({
+          exclusiveMinimum: 0,
+          maximum: 10,
+          default: 0.005,
+          description: "Step size of the local optimiser (Adam).",
+        }),
+        clipNorm: T.Number({
+          exclusiveMinimum: 0,
+          maximum: 1e6,
+          default: 5,
+          description: "L2 bound on each device's update; larger ones are scaled down before sending.",
+        }),
+        encoding: T.Union([T.Literal("int8"), T.Literal("float32")], {
+          default: "int8",
+          description: "How updates travel: int8 (a quarter of the bytes) or float32.",
+        }),
+        secureAggregation: T.Boolean({
+          default: false,
+          description: "Pairwise masks, so the hub learns only the sum of the updates, never one device's.",
+        }),
+        noiseMultiplier: T.Number({
+          minimum: 0,
+          maximum: 100,
+          default: 0,
+          description:
+            "Gaussian noise added to each clipped update, as a multiple of clipNorm; 0: no differential privacy.",
+        }),
+        model: T.Union([T.Literal("logistic"), T.Literal("mlp")], {
+          default: "logistic",
+          description: "The verifier: logistic regression, or one hidden tanh layer (mlp).",
+        }),
+        hidden: T.Integer({
+          minimum: 1,
+          maximum: 4096,
+          default: 16,
+          description: "Hidden units of the mlp model; ignored for logistic.",
+        }),
+        maxExamples: T.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 1000,
+          description:
+            "Most of its newest examples a device trains on per round (also bounds an update's weight).",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: T.Object(
       {
         busyTimeoutMs: T.Integer({

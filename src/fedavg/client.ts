@@ -67,7 +67,8 @@ export function createFedavgClient(opts: FedavgClientOptions): FedavgClient {
           current = { version: d.version, params: d.params };
           opts.onModel?.(d.version, d.params);
         }
-        models.delete(releaseWanted.hash);
+        // The next round's announcement names the same bytes: keep them if it already arrived.
+        if (pending?.settings.modelHash !== releaseWanted.hash) models.delete(releaseWanted.hash);
         releaseWanted = null;
       }
     }

@@ -3,9 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { kianaError } from "../errors.ts";
-import { encodeCertificate, parsePublicKeys, type Role } from "./enrolment.ts";
+import { encodeCertificate, formatPublicKeys, parsePublicKeys, type Role } from "./enrolment.ts";
 import { createFleetAuthority, issueCertificate, loadFleetAuthority } from "./fleet-authority.ts";
-import { formatFingerprint } from "./node-keys.ts";
+import { joinFleet, loadMembership, type Membership } from "./fleet-membership.ts";
+import { fingerprintOf, formatFingerprint, type NodeKeys } from "./node-keys.ts";
 
 export const FLEET_USAGE = `kiana fleet init --fleet ID [--dir DIR]
       create a fleet authority key in DIR (default ./kiana-fleet or $KIANA_FLEET_DIR); keep it off the devices
@@ -14,12 +15,62 @@ kiana fleet enroll --name NAME --role hub|node|satellite --pubkey KEYS [--days 3
 kiana fleet join --cert FILE --fleet-info FILE
       on the device: store the certificate issued for it and the fleet's fleet.json`;
 
+/** A device's membership as `kiana fleet join` and `POST /api/v1/fleet/join` report it. */
+export interface JoinedFleet {
+  fleetId: string;
+  name: string;
+  role: Role;
+  /** The certificate's (= this device's) fingerprint, 32 hex digits. */
+  fingerprint: string;
+  /** ms since the epoch. */
+  expiresAt: number;
+}
+
+export function joinedFleetOf(m: Membership): JoinedFleet {
+  const { name, role, expiresAt, signingKey } = m.certificate;
+  return { fleetId: m.fleet.fleetId, name, role, fingerprint: fingerprintOf(signingKey), expiresAt };
+}
+
+/**
+ * The device's side of enrolment, for the CLI and the admin API alike: checks the certificate
+ * against this device's keys, the fleet's key and the clock (throws IDENTITY_CERT_INVALID or
+ * IDENTITY_FLEET_INVALID naming the problem), then stores it with the fleet info.
+ */
+export function joinThisDevice(opts: {
+  dataDir: string;
+  keys: Pick<NodeKeys, "signingPublicKey" | "agreementPublicKey">;
+  certificateText: string;
+  fleetInfoText: string;
+  now: number;
+}): JoinedFleet {
+  return joinedFleetOf(joinFleet(opts));
+}
+
+/** This device's enrolment as the admin API offers it (`AdminFleet` in src/admin/fleet-routes.ts). */
+export function deviceEnrolment(opts: {
+  dataDir: string;
+  keys: Pick<NodeKeys, "signingPublicKey" | "agreementPublicKey">;
+  now?: () => number;
+}) {
+  const { dataDir, keys } = opts;
+  const now = opts.now ?? Date.now;
+  return {
+    publicKeys: formatPublicKeys(keys),
+    enrolment(): JoinedFleet | null {
+      const m = loadMembership(dataDir);
+      return m && joinedFleetOf(m);
+    },
+    join: (certificateText: string, fleetInfoText: string): JoinedFleet =>
+      joinThisDevice({ dataDir, keys, certificateText, fleetInfoText, now: now() }),
+  };
+}
+
 export interface FleetCliIo {
   out(text: string): void;
   env: Record<string, string | undefined>;
   now: number;
-  /** Only `join` needs the device's keys and data dir; loaded on demand. */
-  join?(certificateText: string, fleetInfoText: string): { fleetId: string; name: string; role: Role };
+  /** Only `join` needs the device's keys and data dir, loaded on demand: usually `joinThisDevice`. */
+  join?(certificateText: string, fleetInfoText: string): JoinedFleet;
 }
 
 function need(flags: Record<string, string>, name: string): string {

@@ -69,6 +69,10 @@ export interface KianaTxtFields {
   version: string;
   adminPort: number;
   fleet: string;
+  /** Whether the admin password is set (`setup=1`); absent: not advertised. */
+  setUp?: boolean;
+  /** Whether the device holds a fleet certificate (`enrolled=1`); absent: not advertised. */
+  enrolled?: boolean;
 }
 
 // Known kiana TXT keys and what a valid value looks like; checked on build and on parse.
@@ -78,10 +82,34 @@ const KIANA_KEYS: Record<string, (v: string) => boolean> = {
   ver: (v) => /^\d{1,5}\.\d{1,5}\.\d{1,5}(?:[-+][0-9A-Za-z.+-]{1,64})?$/.test(v),
   admin: (v) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535,
   fleet: (v) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(v),
+  setup: (v) => v === "0" || v === "1",
+  enrolled: (v) => v === "0" || v === "1",
 };
 
 export function kianaTxt(f: KianaTxtFields): Record<string, string> {
-  return { fp: f.fingerprint, role: f.role, ver: f.version, admin: String(f.adminPort), fleet: f.fleet };
+  const txt: Record<string, string> = {
+    fp: f.fingerprint,
+    role: f.role,
+    ver: f.version,
+    admin: String(f.adminPort),
+    fleet: f.fleet,
+  };
+  // One byte each: `fleet adopt` reads a device's state from the browse answer, without asking it.
+  if (f.setUp !== undefined) txt.setup = f.setUp ? "1" : "0";
+  if (f.enrolled !== undefined) txt.enrolled = f.enrolled ? "1" : "0";
+  return txt;
+}
+
+/** `node.name`'s default (src/config/schema.ts): what every device that nobody named calls itself. */
+export const UNCONFIGURED_NAME = "kiana";
+
+/**
+ * The mDNS instance label. An unenrolled device still called `kiana` adds the first four hex digits
+ * of its fingerprint, so fresh devices on one LAN show as separate entries (and hosts `kiana-kiana-3f2a`)
+ * without the conflict probing this responder does not do.
+ */
+export function kianaInstanceName(name: string, fingerprint: string, enrolled: boolean): string {
+  return !enrolled && name === UNCONFIGURED_NAME ? `${name}-${fingerprint.slice(0, 4)}` : name;
 }
 
 const utf8 = new TextEncoder();

@@ -15,13 +15,14 @@ import { createDirectMessaging, type DirectMessaging } from "./direct-queue.ts";
 import { type OpenResult, openEnvelope, sealEnvelope } from "./envelope.ts";
 import { createHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { type BrokerLogin, handleJoin, joinHub } from "./join.ts";
-import { kianaTxt } from "./mdns-records.ts";
+import { kianaInstanceName, kianaTxt } from "./mdns-records.ts";
 import { createPeerTable, type PeerModel, peerStateOf } from "./peers.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { createMemoryReplayGuard, type ReplayGuard, type SequenceCounter } from "./replay-guard.ts";
 import { createRoster, type Roster } from "./roster.ts";
 import {
   createTransferService,
+  type ReceivedFile,
   type TransferService,
   type TransferServiceOptions,
 } from "./transfer/index.ts";
@@ -39,6 +40,8 @@ export interface MeshNodeOptions {
     fleet: string;
     version: string;
     adminPort: number;
+    /** Whether the admin password is set, advertised as TXT `setup`; absent: not advertised. */
+    setUp?: boolean;
   };
   keys: NodeKeys;
   membership: Membership | null;
@@ -79,6 +82,8 @@ export interface MeshNode {
   direct(): DirectMessaging | undefined;
   /** Bulk file transfers to and from peers; undefined until joined. */
   transfers(): TransferService | undefined;
+  /** Every file a peer sent us, once it lies complete in the received folder. Returns an unsubscribe. */
+  onFileReceived(handler: (file: ReceivedFile) => void): () => void;
   seal(type: string, body: Uint8Array): Uint8Array;
   open(bytes: Uint8Array): OpenResult;
   /**
@@ -111,7 +116,7 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   const { node, keys, membership, clock, log, health } = opts;
   const revoked = new Set(opts.revoked);
   const mdns = opts.adapters.mdns({
-    name: node.name,
+    name: kianaInstanceName(node.name, keys.fingerprint, membership !== null),
     port: node.adminPort,
     txt: kianaTxt({
       fingerprint: keys.fingerprint,
@@ -119,6 +124,8 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
       version: node.version,
       adminPort: node.adminPort,
       fleet: membership?.fleet.fleetId ?? node.fleet,
+      setUp: node.setUp,
+      enrolled: membership !== null,
     }),
     clock,
     log,
@@ -141,6 +148,8 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
   let heartbeat: Heartbeat | undefined;
   let direct: DirectMessaging | undefined;
   let transfers: TransferService | undefined;
+  // Capabilities that receive their own files (FedAvg models and updates) subscribe here.
+  const fileHandlers = new Set<(file: ReceivedFile) => void>();
   peerTable.onChange((peer, previous) => {
     log.info({ peer: peer.name, state: peer.state, previous }, "peer health");
     if (peer.state === "healthy") direct?.retryNow(peer.fingerprint);
@@ -261,6 +270,16 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
           certCache: roster.cache,
         },
         knows: (n) => roster.byName(n) !== undefined,
+        onReceived(file) {
+          opts.transfer?.onReceived?.(file);
+          for (const handler of fileHandlers) {
+            try {
+              handler(file);
+            } catch (err) {
+              log.warn({ err: (err as Error).message, file: file.name }, "a received-file handler failed");
+            }
+          }
+        },
       });
       // Transfers failing to start leave the rest of the mesh running.
       await service.start().then(
@@ -380,6 +399,10 @@ export function createMeshNode(opts: MeshNodeOptions): MeshNode {
     transport: () => transport,
     direct: () => direct,
     transfers: () => transfers,
+    onFileReceived(handler) {
+      fileHandlers.add(handler);
+      return () => fileHandlers.delete(handler);
+    },
     seal,
     open,
     channelOpener(guard = createMemoryReplayGuard()) {

@@ -12,6 +12,8 @@ import { type Attempt, onFileOffered, receiveFile } from "./transfer.ts";
 
 export interface ReceivedFile {
   from: string;
+  /** The sender's signing-key fingerprint, from its signed offer. */
+  fingerprint: string;
   name: string;
   bytes: number;
   sha256: string;
@@ -114,6 +116,7 @@ export function createReceiveQueue(opts: ReceiveQueueOptions) {
         });
         const file: ReceivedFile = {
           from: peer.node,
+          fingerprint: peer.fingerprint,
           name: offer.name,
           bytes: offer.size,
           sha256: offer.sha256,

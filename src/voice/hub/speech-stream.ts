@@ -1,0 +1,70 @@
+// Audio between Wyoming events and the speech ports: synthesised speech sent as audio-start/chunk/stop
+// while the synthesiser still works, and received audio chunks turned into 16 kHz mono samples.
+import { toVoicePcm, VOICE_SAMPLE_RATE } from "../audio/pcm.ts";
+import type { TextToSpeech } from "../speech-ports.ts";
+import { type AudioFormat, audioChunk, audioStart, audioStop, type WyomingEvent } from "../wyoming/index.ts";
+
+/** 2048 samples: under 100 ms at espeak's 22.05 kHz, so the satellite can start playing early. */
+const MAX_CHUNK_SAMPLES = 2048;
+
+export interface SpokenAudio {
+  samples: number;
+  sampleRate: number;
+}
+
+/** Sends `text` as speech. The audio-start goes out with the first synthesised piece, not before. */
+export async function streamSpeech(
+  tts: TextToSpeech,
+  text: string,
+  send: (event: WyomingEvent) => Promise<unknown>,
+  opts: { voice?: string; signal?: AbortSignal } = {},
+): Promise<SpokenAudio> {
+  const audio = tts.synthesize(text, { voice: opts.voice, signal: opts.signal });
+  let format: AudioFormat | null = null;
+  let samples = 0;
+  for await (const pcm of audio) {
+    if (!format) {
+      format = { rate: audio.sampleRate, width: 2, channels: 1 };
+      await send(audioStart(format));
+    }
+    for (let at = 0; at < pcm.length; at += MAX_CHUNK_SAMPLES) {
+      const piece = pcm.subarray(at, at + MAX_CHUNK_SAMPLES);
+      await send(audioChunk(format, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength)));
+    }
+    samples += pcm.length;
+  }
+  // Nothing synthesised (an empty reply) is still a complete, empty answer for the listener.
+  if (!format) await send(audioStart({ rate: audio.sampleRate, width: 2, channels: 1 }));
+  await send(audioStop());
+  return { samples, sampleRate: audio.sampleRate };
+}
+
+/** An audio-chunk's payload as 16 kHz mono; a string says why it cannot be used. */
+export function chunkToVoicePcm(payload: Uint8Array | undefined, format: AudioFormat): Int16Array | string {
+  if (format.width !== 2) return `audio of ${format.width}-byte samples: only 16-bit is read`;
+  if (format.channels !== 1 && format.channels !== 2) return `audio with ${format.channels} channels`;
+  const bytes = payload ?? new Uint8Array(0);
+  const frame = 2 * format.channels;
+  // Copied: a payload may sit at an odd offset inside the frame buffer.
+  const pcm = new Int16Array(bytes.slice(0, bytes.length - (bytes.length % frame)).buffer);
+  const mono =
+    format.rate === VOICE_SAMPLE_RATE && format.channels === 1
+      ? pcm
+      : toVoicePcm(pcm, format.rate, format.channels);
+  return dither(mono);
+}
+
+let noise = 0x2545f491;
+/**
+ * Adds ±2 LSB of noise, in place. Satellites send digital silence while muted and before speech;
+ * pocketsphinx's energy VAD and cepstral mean normalisation go astray on exact zeros (log of zero
+ * energy), and then miss the first words. A real room never sounds like zeros.
+ */
+export function dither(pcm: Int16Array): Int16Array {
+  for (let i = 0; i < pcm.length; i++) {
+    noise = (Math.imul(noise, 1103515245) + 12345) >>> 0;
+    const v = (pcm[i] ?? 0) + ((noise >>> 16) % 5) - 2;
+    pcm[i] = Math.max(-32768, Math.min(32767, v));
+  }
+  return pcm;
+}
