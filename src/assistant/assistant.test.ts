@@ -275,3 +275,16 @@ test("the assistant's grammar covers its own devices", () => {
   expect(jsgfAccepts(g, "switch the fan off")).toBe(true);
   expect(jsgfAccepts(g, "turn on the garage light")).toBe(false);
 });
+
+test("the things and places speech can name are configurable; typed facts stay free", async () => {
+  const { say, assistant } = setup({ speechWords: { items: ["bike"], places: ["shed"] } });
+  const g = assistant.grammar();
+  expect(jsgfAccepts(g, "remember that my bike is in the shed")).toBe(true);
+  expect(jsgfAccepts(g, "where is my bike")).toBe(true);
+  expect(jsgfAccepts(g, "where are my keys")).toBe(false);
+  expect(jsgfAccepts(g, "set a timer for ten minutes called pasta")).toBe(true);
+  expect(await say("remember that the spare key is under the blue flowerpot")).toBe(
+    "Okay, I will remember that.",
+  );
+  expect(await say("where is the spare key")).toBe("You told me: the spare key is under the blue flowerpot.");
+});

@@ -5,7 +5,13 @@ import { describeError, kianaError } from "../errors.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
 import { builtinIntents, INTENT } from "./builtin-intents.ts";
 import { checkDevices, type DeviceState, deviceCommand } from "./device-control.ts";
-import { DEFAULT_VOCABULARY, type DeviceEntity, normalizeText, UNIT_MS } from "./entities.ts";
+import {
+  DEFAULT_SPEECH_WORDS,
+  type DeviceEntity,
+  normalizeText,
+  type SpeechWords,
+  UNIT_MS,
+} from "./entities.ts";
 import { type FactsPort, recallWords } from "./facts.ts";
 import { toJsgf } from "./grammar.ts";
 import { type Intent, matchIntent, type SlotValues } from "./intents.ts";
@@ -33,8 +39,8 @@ export interface AssistantOptions {
   llm?: LlmFallback;
   /** A timer rang; `announcement` is what to say ("The pasta timer is done."). */
   onTimer?: (e: TimerRang & { announcement: string }) => void;
-  /** Words free slots may use in the speech grammar. */
-  vocabulary?: readonly string[];
+  /** The things, places and timer names speech can name; typed text may use any words. */
+  speechWords?: Partial<SpeechWords>;
   /** IANA zone for spoken times and dates; default: the system's. */
   timeZone?: string;
   /** Longer input is refused before matching or reaching the model (default 1000 characters). */
@@ -97,7 +103,7 @@ export function createAssistant(opts: AssistantOptions = {}): Assistant {
     if (!opts.node && devices.some((d) => d.node === undefined))
       throw kianaError("CONFIG_INVALID", "devices without a node need the hub's node name");
   }
-  const intents = builtinIntents(devices);
+  const intents = builtinIntents(devices, { ...DEFAULT_SPEECH_WORDS, ...opts.speechWords });
   const maxChars = opts.maxInputChars ?? DEFAULT_MAX_INPUT_CHARS;
   const named = new Set<string>();
   const timerLabel = (name: string) => (named.has(name) ? `the ${name} timer` : `your ${name} timer`);
@@ -225,7 +231,7 @@ export function createAssistant(opts: AssistantOptions = {}): Assistant {
     intents,
     handle,
     grammar: () => {
-      grammar ??= toJsgf(intents, opts.vocabulary ?? DEFAULT_VOCABULARY);
+      grammar ??= toJsgf(intents);
       return grammar;
     },
     timers: () => keeper.list(),

@@ -1,7 +1,17 @@
 // The intents every kiana hub understands without a language model: time, date, timers, facts to
 // remember and recall, and switching the configured devices. Order matters: the first match wins.
-import { type DeviceEntity, deviceSlot, ON_OFF_SLOT, type SlotType, UNIT_SLOT } from "./entities.ts";
-import { defineIntent, type Intent } from "./intents.ts";
+import {
+  DEFAULT_SPEECH_WORDS,
+  type DeviceEntity,
+  deviceSlot,
+  FREE_MAX_WORDS,
+  normalizeText,
+  ON_OFF_SLOT,
+  type SlotType,
+  type SpeechWords,
+  UNIT_SLOT,
+} from "./entities.ts";
+import { defineIntent, type Intent, longestPhrase, parseTemplate } from "./intents.ts";
 
 export const INTENT = {
   time: "time",
@@ -15,12 +25,44 @@ export const INTENT = {
 } as const;
 
 const NUMBER: SlotType = { kind: "number" };
-/** Timer names are short ("pasta", "the eggs"); facts and topics get the default bound. */
-const TIMER_NAME: SlotType = { kind: "free", maxWords: 3 };
-const FREE: SlotType = { kind: "free" };
 
-/** The built-in intents with the device slot filled from `devices` (none: no device intent matches). */
-export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] {
+/** "(keys | car keys)" from configured phrases, normalised; undefined when there are none. */
+function choice(phrases: readonly string[]): string | undefined {
+  const unique = [...new Set(phrases.map((p) => normalizeText(p).join(" ")).filter(Boolean))];
+  return unique.length > 0 ? `(${unique.join(" | ")})` : undefined;
+}
+
+/** Free when typed, `spoken` (a template without slots) when heard; never shorter than `maxWords`. */
+function freeSlot(spoken: string | undefined, maxWords = FREE_MAX_WORDS): SlotType {
+  if (spoken === undefined) return { kind: "free", maxWords };
+  const tree = parseTemplate(spoken);
+  return { kind: "free", maxWords: Math.max(maxWords, longestPhrase(tree)), spoken: tree };
+}
+
+/** The spoken forms of facts ("my keys are in the top drawer") and what they are about ("my keys"). */
+function factSlots(w: SpeechWords): { fact: SlotType; topic: SlotType } {
+  const [owner, item, relation, place] = [w.owners, w.items, w.relations, w.places].map(choice);
+  const qualifier = choice(w.qualifiers);
+  const thing = owner && item ? `${owner} ${item}` : undefined;
+  const where =
+    relation && place ? `${relation} the ${qualifier ? `[${qualifier}] ` : ""}${place}` : undefined;
+  return {
+    fact: freeSlot(thing && where ? `${thing} (is | are) ${where}` : undefined),
+    topic: freeSlot(thing),
+  };
+}
+
+/**
+ * The built-in intents with the device slot filled from `devices` (none: no device intent matches)
+ * and the spoken forms of facts and timer names from `words`.
+ */
+export function builtinIntents(
+  devices: readonly DeviceEntity[] = [],
+  words: SpeechWords = DEFAULT_SPEECH_WORDS,
+): Intent[] {
+  // Timer names are short ("pasta", "the eggs"); facts and topics get the default bound.
+  const timerName = freeSlot(choice(words.timerNames), 3);
+  const { fact, topic } = factSlots(words);
   return [
     defineIntent({
       name: INTENT.time,
@@ -47,7 +89,7 @@ export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] 
         "[please] (set | start) a {amount} {unit} timer [called {name}]",
         "[please] (set | start) a {name} timer for {amount} {unit}",
       ],
-      slots: { amount: NUMBER, unit: UNIT_SLOT, name: TIMER_NAME },
+      slots: { amount: NUMBER, unit: UNIT_SLOT, name: timerName },
       examples: [
         "Set a timer for five minutes",
         "set a two minute timer",
@@ -63,7 +105,7 @@ export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] 
         "[please] (cancel | stop) the [{name}] timer",
         "[please] (cancel | stop) [all] [the] timers",
       ],
-      slots: { name: TIMER_NAME },
+      slots: { name: timerName },
       examples: ["Cancel the timer", "stop the timer", "cancel the pasta timer", "stop all timers"],
     }),
     defineIntent({
@@ -72,7 +114,7 @@ export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] 
         "how (much time | long) is left [on the [{name}] timer]",
         "how much (longer | time) on the [{name}] timer",
       ],
-      slots: { name: TIMER_NAME },
+      slots: { name: timerName },
       examples: [
         "How much time is left?",
         "How long is left on the timer?",
@@ -82,7 +124,7 @@ export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] 
     defineIntent({
       name: INTENT.remember,
       templates: ["[please] remember [that] {fact}"],
-      slots: { fact: FREE },
+      slots: { fact },
       examples: ["Remember that my keys are in the drawer", "please remember the passport is in the desk"],
     }),
     defineIntent({
@@ -92,7 +134,7 @@ export function builtinIntents(devices: readonly DeviceEntity[] = []): Intent[] 
         "where did i (put | leave) {topic}",
         "what do you know about {topic}",
       ],
-      slots: { topic: FREE },
+      slots: { topic },
       examples: ["Where are my keys?", "What do you know about my keys?", "where did I put the charger"],
     }),
     defineIntent({

@@ -1,5 +1,6 @@
 // The words an intent slot can take: numbers spoken as words, time units, on/off, the configured
-// devices, and the bounded vocabulary that stands in for free text in a speech grammar.
+// devices, and the things, places and timer names that free text may be when it is spoken.
+import type { TemplateNode } from "./intents.ts";
 
 /** A device the assistant can switch, from config. `id` and `node` become MQTT topic levels. */
 export interface DeviceEntity {
@@ -23,13 +24,51 @@ export type SlotType =
   | { kind: "number" }
   | { kind: "list"; entries: readonly ListEntry[] }
   /**
-   * Any words, at most `maxWords` (default FREE_MAX_WORDS); a speech grammar can only offer the
-   * bounded `vocabulary` here. The bound keeps the grammar small and the matcher's backtracking short.
+   * Typed: any words, at most `maxWords` (default FREE_MAX_WORDS); the bound keeps the matcher's
+   * backtracking short. Spoken: only the phrases `spoken` derives (words, alternatives and optionals,
+   * no slots); without it a template using the slot is typed only and left out of the speech grammar.
+   * An open word loop in a grammar would attract every sentence the recogniser is unsure of.
    */
-  | { kind: "free"; maxWords?: number };
+  | { kind: "free"; maxWords?: number; spoken?: TemplateNode };
 
 /** Longest free slot by default: "my passport is in the top drawer of the desk" fits, a paragraph does not. */
 export const FREE_MAX_WORDS = 10;
+
+/**
+ * The words remembered facts and timer names are spoken with. A fact is heard as
+ * "<owner> <item> (is | are) <relation> the [<qualifier>] <place>" ("my keys are in the top drawer"),
+ * a question about one as "<owner> <item>"; typed facts may be any words.
+ */
+export interface SpeechWords {
+  /** Said before a thing: "my keys", "the passport". */
+  owners: readonly string[];
+  /** Things people put away; several words each at most ("car keys"). */
+  items: readonly string[];
+  /** Where a thing is relative to a place: "in", "next to". */
+  relations: readonly string[];
+  /** Words that narrow a place: "top" drawer, "kitchen" table. */
+  qualifiers: readonly string[];
+  places: readonly string[];
+  /** Names a spoken timer may have: "set a timer for ten minutes called pasta". */
+  timerNames: readonly string[];
+}
+
+const words = (s: string) => s.split(/\s*,\s*/);
+
+export const DEFAULT_SPEECH_WORDS: Readonly<SpeechWords> = Object.freeze({
+  owners: words("the, my"),
+  items: words(
+    "keys, key, car keys, wallet, purse, phone, glasses, passport, remote, charger, umbrella, bag, " +
+      "coat, jacket, shoes, tickets, medicine, pills, laptop, headphones, scissors, book",
+  ),
+  relations: words("in, on, under, behind, next to, near, inside"),
+  qualifiers: words("top, bottom, left, right, kitchen, bedroom, front, back"),
+  places: words(
+    "drawer, cupboard, shelf, table, desk, kitchen, bedroom, bathroom, garage, hall, hallway, office, " +
+      "living room, fridge, box, basket, counter, sofa, couch, bed, door, window, car, bag, coat, shed",
+  ),
+  timerNames: words("pasta, eggs, rice, tea, coffee, bread, oven, pizza, cake, laundry, washing, potatoes"),
+});
 
 const ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 const TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen"];
@@ -105,22 +144,6 @@ export function deviceSlot(devices: readonly DeviceEntity[]): SlotType {
     ),
   };
 }
-
-/**
- * Words a free-text slot ("remember that {fact}", "where is the {topic}") may use in a speech grammar:
- * things people put away and places they put them. A grammar cannot transcribe words it does not
- * list, so a fact about a word missing here is heard as the nearest listed words instead.
- */
-export const DEFAULT_VOCABULARY: readonly string[] = (
-  "the a an my your our his her their is are was in on under behind next to near inside at by of " +
-  "with and it they keys key wallet phone glasses passport remote charger umbrella bag coat shoes " +
-  "jacket kettle car bike book books tickets ticket medicine pills laptop headphones scissors tape " +
-  "drawer cupboard shelf table desk kitchen bedroom bathroom garage hall hallway office living room " +
-  "fridge box basket counter sofa couch bed door window floor top bottom left right blue red green " +
-  "black white front back upstairs downstairs garden shed bin cabinet wardrobe closet " +
-  // Timer names ("set a timer for ten minutes called pasta").
-  "pasta eggs rice tea coffee bread oven pizza cake laundry washing potatoes"
-).split(" ");
 
 const CONTRACTIONS: Readonly<Record<string, string>> = {
   "what's": "what is",

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinIntents } from "./builtin-intents.ts";
-import { DEFAULT_VOCABULARY, normalizeText } from "./entities.ts";
+import { DEFAULT_SPEECH_WORDS, normalizeText } from "./entities.ts";
 import { toJsgf } from "./grammar.ts";
 import { defineIntent, matchIntent } from "./intents.ts";
 import { grammarWords, jsgfAccepts, parseJsgf } from "./jsgf.ts";
@@ -33,7 +33,7 @@ describe("the grammar generated from the built-in intents", () => {
     for (const e of examples) expect([e, hears(e)]).toEqual([e, true]);
   });
 
-  test("spoken variants are heard: numbers as words, plurals, aliases, names from the vocabulary", () => {
+  test("spoken variants are heard: numbers as words, plurals, aliases, listed things and names", () => {
     for (const s of [
       "set a timer for ninety nine minutes",
       "set a timer for twenty one and a half seconds",
@@ -41,8 +41,10 @@ describe("the grammar generated from the built-in intents", () => {
       "how long is left on the eggs timer",
       "switch the kitchen lamp on",
       "turn off fan",
-      "remember that the passport is in the top drawer of the desk",
-      "where is the blue umbrella",
+      "remember that the passport is in the top drawer",
+      "remember my car keys are next to the front door",
+      "where is the umbrella",
+      "where did i leave my car keys",
     ])
       expect([s, hears(s)]).toEqual([s, true]);
   });
@@ -58,6 +60,9 @@ describe("the grammar generated from the built-in intents", () => {
       "remember that",
       "remember that my keys are in the drawer in the kitchen by the door",
       "where are my unicorns",
+      "where are the the keys",
+      "remember that the keys",
+      "remember that the keys are in the blue drawer",
       "what time is",
       "",
     ])
@@ -73,7 +78,7 @@ describe("the grammar generated from the built-in intents", () => {
       expect([s, hears(s), matchIntent(s, intents)?.intent.name !== undefined]).toEqual([s, true, true]);
   });
 
-  test("the words are lower case: the template words, numbers, units, devices and the vocabulary", () => {
+  test("the words are lower case: the template words, numbers, units, devices, things and places", () => {
     const words = grammarWords(jsgf);
     for (const w of [
       "what",
@@ -101,11 +106,32 @@ describe("the grammar generated from the built-in intents", () => {
     expect(jsgfAccepts(none, "turn on the fan")).toBe(false);
   });
 
-  test("free slots draw from the vocabulary given", () => {
-    const g = toJsgf(intents, ["socks", "box"]);
-    expect(jsgfAccepts(g, "where are socks")).toBe(true);
+  test("free text is heard only as its listed phrases; a free slot without them is typed only", () => {
+    const words = { ...DEFAULT_SPEECH_WORDS, items: ["socks"], places: ["box"], timerNames: [] };
+    const g = toJsgf(builtinIntents(devices, words));
+    expect(jsgfAccepts(g, "where are my socks")).toBe(true);
+    expect(jsgfAccepts(g, "remember the socks are in the box")).toBe(true);
     expect(jsgfAccepts(g, "where are my keys")).toBe(false);
-    expect(jsgfAccepts(toJsgf(intents, []), "what time is it")).toBe(true);
+    // No timer names: the named templates are typed only, the rest of the timer intents are heard.
+    expect(jsgfAccepts(g, "set a timer for ten minutes called pasta")).toBe(false);
+    expect(jsgfAccepts(g, "set a timer for ten minutes")).toBe(true);
+    expect(jsgfAccepts(g, "cancel the timer")).toBe(true);
+    const note = defineIntent({
+      name: "note",
+      templates: ["note {text}", "what time is it"],
+      slots: { text: { kind: "free" } },
+    });
+    const n = toJsgf([note]);
+    expect(n).toContain("<note> = what time is it;");
+    expect(matchIntent("note buy oat milk", [note])?.slots).toEqual({ text: "buy oat milk" });
+  });
+
+  test("typed facts may be any words, spoken ones only the listed shape", () => {
+    const typed = "remember that the bike with the flat tyre is in the shed";
+    expect(matchIntent(typed, intents)?.slots).toEqual({
+      fact: "the bike with the flat tyre is in the shed",
+    });
+    expect(hears(typed)).toBe(false);
   });
 
   test("a word that is not a plain JSGF token is quoted and still read back", () => {
@@ -152,7 +178,7 @@ describe.skipIf(!pocketsphinx || !existsSync(MODEL))("pocketsphinx with the gene
         .split("\n")
         .map((l) => l.split(" ")[0]),
     );
-    const words = grammarWords(toJsgf(intents, DEFAULT_VOCABULARY));
+    const words = grammarWords(toJsgf(intents));
     expect(words.filter((w) => !dict.has(w))).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 // The speech grammar (JSGF, as pocketsphinx reads it) generated from the intent templates: one rule
-// per intent, one per slot type, numbers one to ninety-nine as words and free slots drawn from the
-// bounded vocabulary. The recogniser can then only hear sentences the matcher understands.
-import { DEFAULT_VOCABULARY, FREE_MAX_WORDS, NUMBER_VOCABULARY, type SlotType } from "./entities.ts";
+// per intent, one per slot type, numbers one to ninety-nine as words and free slots as their listed
+// spoken phrases. The recogniser can then only hear sentences the matcher understands.
+import { NUMBER_VOCABULARY, type SlotType } from "./entities.ts";
 import type { Intent, TemplateNode } from "./intents.ts";
 
 export const GRAMMAR_NAME = "kiana";
@@ -25,18 +25,10 @@ function numberRules(): string[] {
   ];
 }
 
-/** Free text as at most `max` vocabulary words: nested optionals, since JSGF has no {1,n}. */
-function freeBody(max: number): string {
-  let body = "";
-  for (let i = 1; i < max; i++) body = `[<vocabulary>${body === "" ? "" : ` ${body}`}]`;
-  return body === "" ? "<vocabulary>" : `<vocabulary> ${body}`;
-}
-
-/** A slot's rule body, or undefined for a list with no entries (no devices configured). */
-function slotBody(type: SlotType, vocabulary: readonly string[]): string | undefined {
+/** A slot's rule body, or undefined when it cannot be spoken (no devices, free text without phrases). */
+function slotBody(type: SlotType): string | undefined {
   if (type.kind === "number") return "<number>";
-  if (type.kind === "free")
-    return vocabulary.length > 0 ? freeBody(type.maxWords ?? FREE_MAX_WORDS) : undefined;
+  if (type.kind === "free") return (type.spoken && expansion(type.spoken, () => undefined)) || undefined;
   const phrases = [...new Set(type.entries.map((e) => e.phrase.map(token).join(" ")))].filter(Boolean);
   return phrases.length > 0 ? phrases.join(" | ") : undefined;
 }
@@ -75,22 +67,20 @@ function expansion(node: TemplateNode, slotRule: (name: string) => string | unde
 }
 
 /**
- * The JSGF grammar for `intents` (their slots already carry the configured devices), with free
- * slots over `vocabulary`. Words are lower case; the public rule is `<command>`.
+ * The JSGF grammar for `intents` (their slots already carry the configured devices and spoken
+ * phrases). Templates with a slot that cannot be spoken are left out: the grammar has no open word
+ * loop, which would otherwise attract every sentence the recogniser is unsure of. Words are lower
+ * case; the public rule is `<command>`.
  */
-export function toJsgf(
-  intents: readonly Intent[],
-  vocabulary: readonly string[] = DEFAULT_VOCABULARY,
-): string {
-  const vocab = [...new Set(vocabulary.map((w) => w.toLowerCase().trim()).filter(Boolean))];
+export function toJsgf(intents: readonly Intent[]): string {
   const slotRules = new Map<string, string>(); // body → rule name; identical slot types share a rule
-  const taken = new Set(["command", "number", "digit", "below_hundred", "vocabulary"]);
+  const taken = new Set(["command", "number", "digit", "below_hundred"]);
   const intentRules: string[] = [];
   const names: string[] = [];
   for (const intent of intents) {
     const slotRule = (slot: string) => {
       const type = intent.slots[slot];
-      const body = type && slotBody(type, vocab);
+      const body = type && slotBody(type);
       if (body === undefined) return undefined;
       if (body === "<number>") return "number";
       let rule = slotRules.get(body);
@@ -121,7 +111,6 @@ export function toJsgf(
     "",
     ...[...slotRules].map(([body, rule]) => `<${rule}> = ${body};`),
     ...numberRules(),
-    `<vocabulary> = ${alternatives(vocab.map(token))};`,
     "",
   ].join("\n");
 }

@@ -12,12 +12,13 @@ export { builtinIntents, INTENT } from "./builtin-intents.ts";
 export { type ChainFactsOptions, createChainFacts } from "./chain-facts.ts";
 export { checkDevices, type DeviceCommand, type DeviceState, deviceCommand } from "./device-control.ts";
 export {
-  DEFAULT_VOCABULARY,
+  DEFAULT_SPEECH_WORDS,
   type DeviceEntity,
   type ListEntry,
   normalizeText,
   parseNumber,
   type SlotType,
+  type SpeechWords,
 } from "./entities.ts";
 export { createMemoryFacts, type FactsPort, recallWords } from "./facts.ts";
 export { GRAMMAR_NAME, toJsgf } from "./grammar.ts";

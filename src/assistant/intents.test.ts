@@ -136,6 +136,18 @@ describe("templates", () => {
     expect(() => defineIntent({ name: "x", templates: [] })).toThrow("no templates");
   });
 
+  test("a free slot's spoken phrases are plain words that its typed bound can match", () => {
+    const spoken = (template: string, maxWords?: number) => () =>
+      defineIntent({
+        name: "x",
+        templates: ["find {thing}"],
+        slots: { thing: { kind: "free", maxWords, spoken: parseTemplate(template) } },
+      });
+    expect(spoken("(my | the) (keys | car keys)", 3)).not.toThrow();
+    expect(spoken("my {other}")).toThrow("cannot contain slots");
+    expect(spoken("the big red car keys", 3)).toThrow("longer than 3 words");
+  });
+
   test("a custom intent with a bounded free slot", () => {
     const shout = defineIntent({
       name: "shout",

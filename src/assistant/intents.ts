@@ -85,7 +85,25 @@ export function slotNames(node: TemplateNode, into = new Set<string>()): Set<str
   return into;
 }
 
-/** Parses and checks an intent: every `{slot}` must have a type, every type must be used. */
+/** The most words `node` can consume: a bound for free slots whose spoken phrases are given. */
+export function longestPhrase(node: TemplateNode): number {
+  switch (node.kind) {
+    case "word":
+    case "slot":
+      return 1;
+    case "opt":
+      return longestPhrase(node.item);
+    case "alt":
+      return Math.max(...node.options.map(longestPhrase));
+    case "seq":
+      return node.items.reduce((n, item) => n + longestPhrase(item), 0);
+  }
+}
+
+/**
+ * Parses and checks an intent: every `{slot}` must have a type, every type must be used, and a free
+ * slot's spoken phrases must be plain words within its typed bound (what is heard must also match).
+ */
 export function defineIntent(def: IntentDefinition): Intent {
   const slots = def.slots ?? {};
   const trees = def.templates.map(parseTemplate);
@@ -97,8 +115,17 @@ export function defineIntent(def: IntentDefinition): Intent {
       used.add(name);
     }
   });
-  for (const name of Object.keys(slots))
+  for (const [name, type] of Object.entries(slots)) {
     if (!used.has(name)) throw kianaError("CONFIG_INVALID", `intent ${def.name}: slot ${name} is never used`);
+    if (type.kind !== "free" || !type.spoken) continue;
+    const why =
+      slotNames(type.spoken).size > 0
+        ? "spoken phrases cannot contain slots"
+        : longestPhrase(type.spoken) > (type.maxWords ?? FREE_MAX_WORDS)
+          ? `spoken phrases are longer than ${type.maxWords ?? FREE_MAX_WORDS} words`
+          : undefined;
+    if (why) throw kianaError("CONFIG_INVALID", `intent ${def.name}: slot ${name}: ${why}`);
+  }
   return Object.freeze({ ...def, slots, trees });
 }
 
