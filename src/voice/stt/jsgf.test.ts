@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { checkJsgfWords, grammarDictionary, parseJsgf, parsePronunciationDict } from "./jsgf.ts";
+import { checkJsgfWords, grammarDictionary, parsePronunciationDict } from "./jsgf.ts";
 
 const dict = parsePronunciationDict("what W AH T\nwhat(2) HH W AH T\ntime T AY M\nis IH Z\nit IH T\n");
 const ok = "#JSGF V1.0;\ngrammar t;\n/* c */ public <c> = what time is it | <x>; // end\n<x> = [what] it+;\n";
@@ -8,8 +8,8 @@ describe("jsgf", () => {
   test("lists words once and keeps variants in the small dictionary", () => {
     const r = checkJsgfWords(ok, dict);
     if (!r.ok) throw new Error(r.reason);
-    expect(r.grammar.words).toEqual(["what", "time", "is", "it"]);
-    expect(grammarDictionary(r.grammar, dict)).toContain("what(2) HH W AH T");
+    expect(r.words).toEqual(["is", "it", "time", "what"]);
+    expect(grammarDictionary(r.words, dict)).toContain("what(2) HH W AH T");
   });
 
   test("names the words the dictionary lacks, with a hint for upper case", () => {
@@ -23,12 +23,12 @@ describe("jsgf", () => {
   test.each([
     ["grammar t;\npublic <c> = it;", "#JSGF"],
     ["#JSGF V1.0;\ngrammar t;\n<c> = it;", "no public rule"],
-    ["#JSGF V1.0;\ngrammar t;\npublic <c> = (it | is;", 'missing ")"'],
+    ["#JSGF V1.0;\ngrammar t;\npublic <c> = (it | is;", 'unclosed "("'],
     ["#JSGF V1.0;\ngrammar t;\npublic <c> = it | | is;", "empty alternative"],
-    ["#JSGF V1.0;\ngrammar t;\npublic <c> = <nope>;", "undefined rule <nope>"],
+    ["#JSGF V1.0;\ngrammar t;\npublic <c> = <nope>;", "rule <nope> is used but not defined"],
     ["#JSGF V1.0;\ngrammar t;\npublic <c> = it", 'does not end with ";"'],
   ])("refuses %j", (text, reason) => {
-    const r = parseJsgf(text);
+    const r = checkJsgfWords(text, dict);
     expect(r.ok ? "" : r.reason).toContain(reason);
   });
 });

@@ -111,7 +111,7 @@ export function createPocketsphinxStt(opts: PocketsphinxSttOptions): Pocketsphin
     const n = prepared.size;
     const files = { gramPath: join(workDir, `g${n}.gram`), dictPath: join(workDir, `g${n}.dict`) };
     writeFileSync(files.gramPath, jsgf);
-    writeFileSync(files.dictPath, grammarDictionary(check.grammar, dict));
+    writeFileSync(files.dictPath, grammarDictionary(check.words, dict));
     prepared.set(jsgf, files);
     return files;
   }
