@@ -17,13 +17,8 @@ import { encodedBytes } from "../fedavg/update-codec.ts";
 import { buildWakeDataset } from "../fedavg/wake-dataset.test-helper.ts";
 import { tempDir, testFleet } from "../identity/test-fleet.test-helper.ts";
 import { enrolledDataDir } from "../mesh/enrolled-node.test-helper.ts";
-import {
-  createNetnsLan,
-  type NetnsLan,
-  type WatchedProcess,
-  waitFor,
-  watch,
-} from "../mesh/netns.test-helper.ts";
+import { createKianaHosts, type KianaHosts } from "../mesh/kiana-hosts.test-helper.ts";
+import { type NetnsLan, type WatchedProcess, waitFor, watch } from "../mesh/netns.test-helper.ts";
 import { openStore } from "../store/index.ts";
 import { readSniffed } from "./mqtt-sniffer.test-helper.ts";
 
@@ -34,8 +29,8 @@ const spec = { kind: "logistic" as const, inputs: WAKE_FEATURES, hidden: 0 };
 const P = paramCount(spec);
 // Measured in process over 24 seeds: at 0.002, ten rounds of two households never fall below central.
 const LEARNING_RATE = 0.002;
+let hosts: KianaHosts;
 let lan: NetnsLan;
-const procs: WatchedProcess[] = [];
 let households: Example[][] = [];
 let testSet: Example[] = [];
 
@@ -48,23 +43,7 @@ const FEDAVG_ENV = {
   KIANA_FEDAVG_LEARNING_RATE: String(LEARNING_RATE),
 };
 
-function start(host: number, dataDir: string, name: string): WatchedProcess {
-  const p = watch(
-    lan.run(lan.hosts[host] as string, [process.execPath, MAIN, "run"], {
-      KIANA_DATA: dataDir,
-      KIANA_NODE_NAME: name,
-      KIANA_ADMIN_HOST: "0.0.0.0",
-      KIANA_ADMIN_PORT: "8080",
-      KIANA_BROKER_HOST: "0.0.0.0",
-      KIANA_LOG_FORMAT: "json",
-      KIANA_MESH_HEARTBEAT_SECONDS: "1",
-      KIANA_CHAIN_SYNC_SECONDS: "1",
-      ...FEDAVG_ENV,
-    }),
-  );
-  procs.push(p);
-  return p;
-}
+const start = (host: number, dataDir: string, name: string) => hosts.start(host, dataDir, name, FEDAVG_ENV);
 
 /** Runs a command in a host namespace to its end, bounded. */
 async function exec(host: number, argv: string[], env: Record<string, string>, timeoutMs = 120_000) {
@@ -97,14 +76,12 @@ beforeAll(async () => {
   const ex = (e: (typeof data)[number]): Example => ({ x: wakeFeatures(e.window), y: e.label });
   households = [0, 1].map((h) => data.filter((e) => e.household === h).map(ex));
   testSet = data.filter((e) => e.household < 0).map(ex);
-  lan = createNetnsLan(3, "kf");
+  hosts = createKianaHosts(3, "kf");
+  lan = hosts.lan;
 }, 180_000);
 
 afterAll(async () => {
-  for (const p of procs) p.proc.kill("SIGTERM");
-  await Promise.race([Promise.all(procs.map((p) => p.proc.exited)), Bun.sleep(5000)]);
-  for (const p of procs) p.proc.kill("SIGKILL");
-  lan?.teardown();
+  await hosts?.teardown();
 });
 
 test("a hub and two nodes train the wake verifier over the mesh to central accuracy; releases reach the chain and every node; no example crosses", async () => {
@@ -130,7 +107,7 @@ test("a hub and two nodes train the wake verifier over the mesh to central accur
       ...[process.execPath, SNIFFER, "mqtt://127.0.0.1:1883", "hub", password, "kiana/v1/#", sniffed],
     ]),
   );
-  procs.push(sniffer);
+  hosts.track(sniffer);
   await waitFor("the sniffer to subscribe", () => sniffer.lines.some((l) => l.subscribed === true), 15_000, [
     sniffer,
   ]);

@@ -8,13 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testFleet } from "../identity/test-fleet.test-helper.ts";
 import { enrolledDataDir } from "../mesh/enrolled-node.test-helper.ts";
-import {
-  createNetnsLan,
-  type NetnsLan,
-  type WatchedProcess,
-  waitFor,
-  watch,
-} from "../mesh/netns.test-helper.ts";
+import { createKianaHosts, type KianaHosts } from "../mesh/kiana-hosts.test-helper.ts";
+import { type NetnsLan, type WatchedProcess, waitFor, watch } from "../mesh/netns.test-helper.ts";
 import { writeTinyLlama } from "../models/gguf-writer.test-helper.ts";
 import { readPeerSnapshot } from "./status.ts";
 
@@ -22,44 +17,29 @@ const MAIN = join(import.meta.dir, "..", "main.ts");
 const CLIENT = join(import.meta.dir, "openai-client.test-helper.ts");
 const MODEL = "assistant";
 const TOKENS = { hub: "hub-api-token", node: "node-api-token" };
+let hosts: KianaHosts;
 let lan: NetnsLan;
-const procs: WatchedProcess[] = [];
 /** Processes the hub started (mosquitto): killing the hub with SIGKILL leaves them behind. */
 const orphans = new Set<number>();
 
-// As in src/mesh/mesh.integration.test.ts (private there): `kiana run` inside host namespace i.
-function start(host: number, dataDir: string, name: string, extra: Record<string, string> = {}) {
-  const p = watch(
-    lan.run(lan.hosts[host] as string, [process.execPath, MAIN, "run"], {
-      KIANA_DATA: dataDir,
-      KIANA_NODE_NAME: name,
-      KIANA_ADMIN_HOST: "0.0.0.0",
-      KIANA_ADMIN_PORT: "8080",
-      KIANA_BROKER_HOST: "0.0.0.0",
-      KIANA_LOG_FORMAT: "json",
-      // Short enough for a quick test, long enough that the hub stays "healthy" on the node for
-      // 4 s after it dies (degraded after two missed beats): the 502 check below relies on it.
-      KIANA_MESH_HEARTBEAT_SECONDS: "2",
-      ...extra,
-    }),
-  );
-  procs.push(p);
-  return p;
-}
+// Short enough for a quick test, long enough that the hub stays "healthy" on the node for 4 s after
+// it dies (degraded after two missed beats): the 502 branch below relies on it.
+const start = (host: number, dataDir: string, name: string, extra: Record<string, string> = {}) =>
+  hosts.start(host, dataDir, name, { KIANA_MESH_HEARTBEAT_SECONDS: "2", ...extra });
 
 /** The openai client inside host namespace i, asking that host's own API on loopback. */
 function ask(host: number, apiKey: string, body: Record<string, unknown>): WatchedProcess {
-  const p = watch(
-    lan.run(lan.hosts[host] as string, [
-      process.execPath,
-      CLIENT,
-      "http://127.0.0.1:8080/v1",
-      apiKey,
-      JSON.stringify(body),
-    ]),
+  return hosts.track(
+    watch(
+      lan.run(lan.hosts[host] as string, [
+        process.execPath,
+        CLIENT,
+        "http://127.0.0.1:8080/v1",
+        apiKey,
+        JSON.stringify(body),
+      ]),
+    ),
   );
-  procs.push(p);
-  return p;
 }
 
 /** The client's last line, once it exits (bounded: a hang fails the test instead of stalling it). */
@@ -87,13 +67,12 @@ function childrenOf(pid: number): number[] {
 }
 
 beforeAll(() => {
-  lan = createNetnsLan(2, "kr");
+  hosts = createKianaHosts(2, "kr");
+  lan = hosts.lan;
 });
 
 afterAll(async () => {
-  for (const p of procs) p.proc.kill("SIGTERM");
-  await Promise.race([Promise.all(procs.map((p) => p.proc.exited)), Bun.sleep(5000)]);
-  for (const p of procs) p.proc.kill("SIGKILL");
+  // The orphans first: the teardown removes the namespaces they would otherwise linger in.
   for (const pid of orphans) {
     try {
       process.kill(pid, "SIGKILL");
@@ -101,7 +80,7 @@ afterAll(async () => {
       // already gone
     }
   }
-  lan?.teardown();
+  await hosts?.teardown();
 });
 
 test("a node without the model streams the hub's answer; unknown model 404, bad token 401; the hub killed mid-stream ends it in an error", async () => {

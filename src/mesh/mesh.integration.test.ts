@@ -5,49 +5,28 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { testFleet } from "../identity/test-fleet.test-helper.ts";
 import { enrolledDataDir } from "./enrolled-node.test-helper.ts";
-import { createNetnsLan, type NetnsLan, type WatchedProcess, waitFor, watch } from "./netns.test-helper.ts";
+import { createKianaHosts, type KianaHosts } from "./kiana-hosts.test-helper.ts";
+import type { NetnsLan, WatchedProcess } from "./netns.test-helper.ts";
+import { waitFor, watch } from "./netns.test-helper.ts";
 
 const MAIN = join(import.meta.dir, "..", "main.ts");
 const ADMIN_CLIENT = join(import.meta.dir, "..", "admin", "admin-client.test-helper.ts");
+let hosts: KianaHosts;
 let lan: NetnsLan;
-const procs: WatchedProcess[] = [];
 
-function start(
-  host: number,
-  dataDir: string,
-  name: string,
-  extra: Record<string, string> = {},
-): WatchedProcess {
-  const ns = lan.hosts[host] as string;
-  const p = watch(
-    lan.run(ns, [process.execPath, MAIN, "run"], {
-      KIANA_DATA: dataDir,
-      KIANA_NODE_NAME: name,
-      KIANA_ADMIN_HOST: "0.0.0.0",
-      KIANA_ADMIN_PORT: "8080",
-      KIANA_BROKER_HOST: "0.0.0.0",
-      KIANA_LOG_FORMAT: "json",
-      KIANA_MESH_HEARTBEAT_SECONDS: "1",
-      KIANA_CHAIN_SYNC_SECONDS: "1",
-      ...extra,
-    }),
-  );
-  procs.push(p);
-  return p;
-}
+const start = (host: number, dataDir: string, name: string, extra: Record<string, string> = {}) =>
+  hosts.start(host, dataDir, name, extra);
 
 const rosterOf = (p: WatchedProcess) =>
   p.lines.filter((l) => l.msg === "roster changed").at(-1)?.roster as string[] | undefined;
 
 beforeAll(() => {
-  lan = createNetnsLan(3, "km");
+  hosts = createKianaHosts(3, "km");
+  lan = hosts.lan;
 });
 
 afterAll(async () => {
-  for (const p of procs) p.proc.kill("SIGTERM");
-  await Promise.race([Promise.all(procs.map((p) => p.proc.exited)), Bun.sleep(5000)]);
-  for (const p of procs) p.proc.kill("SIGKILL");
-  lan?.teardown();
+  await hosts?.teardown();
 });
 
 test("hub, node and satellite find each other over mDNS, join the hub's broker and share a roster; a stranger is refused", async () => {
