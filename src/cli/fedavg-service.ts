@@ -1,9 +1,9 @@
 // FedAvg as `kiana run` runs it: once the mesh has joined, the hub coordinates rounds (on request or
 // every fedavg.roundMinutes) and records each released model on the chain; nodes and satellites train
 // on their own example store and keep the model they are sent under <data>/fedavg. The current model
-// is offered to the voice pipeline through current()/onModel()/verifier(): the satellite's wake
-// detector can score each detection with verifier() and drop those below 0.5 (a documented hook until
-// the voice pipeline calls it).
+// is offered to the voice pipeline through current()/onModel()/verifier(): a satellite scores each
+// wake detection with verifier() and drops those below 0.5, and adds the detections it heard, labelled
+// by what followed, to `examples` (src/voice/satellite/wake-fedavg.ts).
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AdminFedavg } from "../admin/fedavg-routes.ts";
@@ -275,6 +275,8 @@ export async function startFedavg(config: Readonly<KianaConfig>, o: FedavgServic
     },
     /** Scores an embedding window with the current model (probability of the wake word). */
     verifier: () => (current ? fa.wakeVerifier(spec, current.params) : null),
+    /** This device's own training examples, which the voice pipeline fills and the client trains on. */
+    examples,
     stop() {
       stopAttach();
       stopSchedule();

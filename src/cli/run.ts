@@ -218,6 +218,8 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       loadOnnx: () => engines.load("onnxruntime"),
       // Remembered facts live on the knowledge chain, so every device of the fleet can recall them.
       chain: { log: chainNode.chainLog, queries: { list: (filter) => chainNode.view().list(filter ?? {}) } },
+      // Started above, so the satellite verifies and collects from its first detection.
+      fedavg: fedavg && { verifier: fedavg.verifier, examples: fedavg.examples },
     })
     .catch((err) => {
       health.set({

@@ -20,6 +20,15 @@ interface VoiceDeps {
   loadOnnx: () => Promise<unknown>;
   /** The knowledge chain, where the hub's assistant keeps remembered facts. */
   chain?: import("../assistant/index.ts").ChainFactsOptions;
+  /**
+   * FedAvg, when enabled: the released wake verifier filters detections, and heard detections become
+   * labelled examples (embedding windows only) in this store. Without it (fedavg off) nothing is
+   * verified or collected: examples are gathered only once the owner has chosen federated learning.
+   */
+  fedavg?: {
+    verifier: () => ((window: Float32Array) => number) | null;
+    examples: import("../fedavg/index.ts").ExampleStore;
+  };
 }
 
 /** What runs here: `auto` follows the role; `on` on a plain node makes it a satellite. */
@@ -60,7 +69,7 @@ async function startSatelliteNode(
   const muteFlag = ports.createMuteFlag();
   const mic = alsa.createAlsaMicrophone({ device: s.micDevice, chunkSamples: s.chunkMs * 16, muteFlag });
   const speaker = alsa.createAlsaSpeaker({ device: s.speakerDevice });
-  let wake: import("../voice/speech-ports.ts").WakeDetector | null = null;
+  let wake: import("../voice/wake/index.ts").OpenWakeWordDetector | null = null;
   let vad: import("../voice/speech-ports.ts").VoiceActivity | null = null;
   const wakeModule = await import("../voice/wake/index.ts");
   if (s.wakeWords.length === 0) {
@@ -99,6 +108,13 @@ async function startSatelliteNode(
       log.warn({ err: describeError(err) }, "silero VAD not loaded; utterances end on the server's word");
     }
   }
+  const detector = wake;
+  const learning =
+    deps.fedavg && detector
+      ? (await import("../voice/satellite/wake-fedavg.ts")).createWakeFedavg(deps.fedavg)
+      : undefined;
+  if (learning)
+    log.info({ collecting: learning.examples !== null }, "wake detections are verified by FedAvg");
   const satellite = voice.createSatellite({
     mic,
     speaker,
@@ -109,6 +125,9 @@ async function startSatelliteNode(
     stopWords: s.stopWords,
     sounds: voice.defaultSounds(),
     log,
+    wakeWindow: detector ? () => detector.embeddings() : undefined,
+    verify: learning?.verify,
+    examples: learning?.examples,
   });
   const info = voice.satelliteInfo({
     name: config.node.name,

@@ -13,6 +13,8 @@ export type UtteranceEnd = "speech-end" | "timeout" | "no-speech" | "transcript"
 export type SatelliteActivity =
   | { type: "state"; state: SatelliteState }
   | { type: "wake"; name: string; pipeline: string; atMs: number }
+  | { type: "wake-rejected"; name: string; score: number; atMs: number }
+  | { type: "wake-example"; label: 0 | 1; source: WakeExampleSource }
   | { type: "speech-start"; atMs: number }
   | { type: "utterance-end"; reason: UtteranceEnd; atMs: number }
   | { type: "transcript"; text: string }
@@ -27,6 +29,28 @@ export interface WakeWordBinding {
   name: string;
   /** Pipeline the server should run for this word; the word's own name when absent. */
   pipeline?: string;
+}
+
+/** The released verifier's word on one detection; the window is the detector's, 16 × 96 oldest first. */
+export interface WakeVerdict {
+  accept: boolean;
+  score: number;
+}
+
+/** Why a detection became a training example: the user went on, or cut it off / said nothing. */
+export type WakeExampleSource = "confirmed" | "cancelled";
+
+/** Where labelled detections go: embedding windows only, never audio. */
+export interface WakeExampleSink {
+  add(window: Float32Array, label: 0 | 1, source: WakeExampleSource): void;
+}
+
+/** Counts since start, for logs and tests. */
+export interface WakeStats {
+  detected: number;
+  rejected: number;
+  confirmed: number;
+  cancelled: number;
 }
 
 export type SendEvent = (event: WyomingEvent) => Promise<unknown>;
@@ -56,11 +80,21 @@ export interface SatelliteOptions {
   refractoryMs?: number;
   /** The room's echo after a sound, while the microphone stays muted. Default 200 ms. */
   tailMs?: number;
+  /** The detector's embedding window at a detection (openWakeWord's `embeddings()`). */
+  wakeWindow?: () => Float32Array;
+  /**
+   * Asked at each detection with `wakeWindow()`; undefined (no model released yet) accepts. Read per
+   * detection, so a newly released model applies at once.
+   */
+  verify?: (window: Float32Array) => WakeVerdict | undefined;
+  /** Receives each heard detection's window once its outcome labels it. */
+  examples?: WakeExampleSink | null;
   onActivity?(activity: SatelliteActivity): void;
 }
 
 export interface Satellite {
   readonly state: SatelliteState;
+  readonly wakeStats: Readonly<WakeStats>;
   /** A server sent run-satellite: events go to it now. Returns the detach for when it leaves. */
   attach(send: SendEvent): () => void;
   receive(event: WyomingEvent): Promise<void>;

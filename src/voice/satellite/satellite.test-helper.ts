@@ -141,14 +141,21 @@ export function createEnergyVad(opts: { threshold?: number; quietMs?: number } =
   };
 }
 
-/** Fires `fire(name)`'s word at the next chunk it is given. */
+/**
+ * Fires `fire(name)`'s word at the next chunk it is given. `window` stands for openWakeWord's
+ * embedding window (16 × 96 floats) at that moment; `embeddings()` returns a copy, as the real one does.
+ */
 export function createFiredWakeDetector(
   names: readonly string[],
-): WakeDetector & { fire(name: string): void } {
+): WakeDetector & { fire(name: string): void; window: Float32Array; embeddings(): Float32Array } {
   let next: string | null = null;
   let at = 0;
   return {
     names,
+    window: new Float32Array(16 * 96),
+    embeddings() {
+      return this.window.slice();
+    },
     async process(chunk) {
       const hits: WakeDetection[] = next ? [{ name: next, score: 0.9, atMs: at }] : [];
       next = null;

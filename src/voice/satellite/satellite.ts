@@ -18,6 +18,7 @@ import type {
   UtteranceEnd,
 } from "./satellite-types.ts";
 import { NO_SOUNDS } from "./sounds.ts";
+import { createWakeLearner } from "./wake-learner.ts";
 
 export type {
   Satellite,
@@ -26,6 +27,10 @@ export type {
   SatelliteState,
   SendEvent,
   UtteranceEnd,
+  WakeExampleSink,
+  WakeExampleSource,
+  WakeStats,
+  WakeVerdict,
   WakeWordBinding,
 } from "./satellite-types.ts";
 
@@ -56,6 +61,7 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
   let dropping = false;
   let cancelAnswerTimer = () => {};
   const emit = (a: SatelliteActivity) => opts.onActivity?.(a);
+  const learner = createWakeLearner({ ...opts, emit });
   const setState = (next: SatelliteState) => {
     if (next === state) return;
     state = next;
@@ -81,19 +87,22 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
     utterance = null;
     answer?.release();
     answer = null;
+    learner.drop();
     if (state !== "paused") quietUntilMs = micMs + refractoryMs;
     // Audio of the last utterance must not complete a wake word now.
     wake?.reset();
     setState(send ? "wake" : "paused");
   }
 
-  async function begin(name: string, atMs: number) {
+  /** `window`: the detector's, when a wake word (not a trigger) started it. */
+  async function begin(name: string, atMs: number, window?: Float32Array) {
     if (!send) {
       log.info({ wakeWord: name }, "wake word heard, but no server runs this satellite");
       return;
     }
     const pipeline = pipelines.get(name) ?? name;
     utterance = { startMs: atMs, speech: false };
+    learner.heard(window);
     dropping = false;
     vad?.reset();
     setState("streaming");
@@ -117,6 +126,8 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
     utterance = null;
     setState("answering");
     emit({ type: "utterance-end", reason, atMs });
+    // The wake word was heard, then nothing was said: a false wake.
+    if (reason === "no-speech") learner.label(0);
     cancelAnswerTimer = clock.setTimeout(() => {
       log.warn("no answer from the server in time");
       emit({ type: "error", text: "no answer in time" });
@@ -152,10 +163,16 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
     }
     const listening = state === "wake" || (stopWords.size > 0 && state !== "paused");
     const detections = wake && listening ? await wake.process(chunk) : [];
-    if (state !== "wake" && detections.some((d) => stopWords.has(d.name))) return cancel("stop word");
+    if (state !== "wake" && detections.some((d) => stopWords.has(d.name))) {
+      // Cut off before it was understood: a false wake. After a transcript it is only "be quiet".
+      learner.label(0);
+      return cancel("stop word");
+    }
     if (state === "streaming") return stream(chunk, atMs);
     const hit = detections.find((d) => !stopWords.has(d.name));
-    if (state === "wake" && hit && atMs >= quietUntilMs) return begin(hit.name, atMs);
+    if (state !== "wake" || !hit || atMs < quietUntilMs) return;
+    const window = learner.verify(hit.name, atMs);
+    if (window !== false) return begin(hit.name, atMs, window);
   }
 
   function cancel(reason: string) {
@@ -191,7 +208,11 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
     const payload = event.payload ?? new Uint8Array(0);
     // Copied: the payload may sit at an odd offset, which an Int16Array view cannot.
     const pcm = new Int16Array(payload.slice(0, payload.length - (payload.length % 2)).buffer);
-    if (answer.plays.length === 0) emit({ type: "answer-audio", rate: f.rate });
+    if (answer.plays.length === 0) {
+      emit({ type: "answer-audio", rate: f.rate });
+      // Servers that send no transcript: an answer means something was understood.
+      learner.answered();
+    }
     answer.plays.push(speaker.play(pcm, { sampleRate: f.rate, channels: answer.channels }));
   }
 
@@ -215,6 +236,9 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
     get state() {
       return state;
     },
+    get wakeStats() {
+      return learner.stats;
+    },
     attach(next) {
       send = next;
       if (state === "paused") listen();
@@ -230,6 +254,7 @@ export function createSatellite(opts: SatelliteOptions): Satellite {
         case "transcript": {
           const text = readEvent(event, "transcript")?.text ?? "";
           emit({ type: "transcript", text });
+          learner.transcript(text);
           // The server's own VAD may end the utterance before ours does.
           if (state === "streaming") await end("transcript", micMs);
           return;
