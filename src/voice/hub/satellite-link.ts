@@ -26,6 +26,10 @@ export interface SatelliteLinkOptions {
   maxBackoffMs?: number;
   /** How long the satellite may take to answer describe. Default 5 s. */
   describeTimeoutMs?: number;
+  /** A running link that heard nothing for this long sends a `ping`. Default 10 s. */
+  pingIntervalMs?: number;
+  /** No event (a `pong` or anything else) within this long after a ping: the link is lost. Default 5 s. */
+  pongTimeoutMs?: number;
   random?: () => number;
   onState?(state: LinkState): void;
 }
@@ -75,6 +79,52 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
       };
     });
 
+  /**
+   * A satellite that lost power or its Wi-Fi leaves the TCP connection open for many minutes; a
+   * ping after a quiet spell, unanswered in time, ends the connection so the retry loop takes over.
+   * Any event counts as an answer, so a streaming satellite is never pinged. One timer per
+   * connection, re-armed from the last event heard, not on every audio chunk.
+   */
+  function watchLiveness(c: WyomingClient): { heard(): void; stop(): void; lost: string | null } {
+    const every = opts.pingIntervalMs ?? 10_000;
+    const within = opts.pongTimeoutMs ?? 5000;
+    let lastHeard = clock.monotonic();
+    let pingedAt: number | null = null;
+    let cancel = () => {};
+    /** Runs when the next ping is due, or when the last ping's answer is due. */
+    const check = () => {
+      const now = clock.monotonic();
+      const waitingForPong = pingedAt !== null && lastHeard < pingedAt;
+      if (waitingForPong && now - (pingedAt as number) >= within) {
+        log.warn({ pongTimeoutMs: within }, "satellite did not answer a ping");
+        watch.lost = `no pong within ${within} ms`;
+        c.close(watch.lost);
+        return;
+      }
+      if (waitingForPong) {
+        cancel = clock.setTimeout(check, (pingedAt as number) + within - now);
+        return;
+      }
+      pingedAt = null;
+      if (now - lastHeard < every) {
+        cancel = clock.setTimeout(check, lastHeard + every - now);
+        return;
+      }
+      pingedAt = now;
+      void c.send(wyomingEvent("ping", { text: String(now) }));
+      cancel = clock.setTimeout(check, within);
+    };
+    cancel = clock.setTimeout(check, every);
+    const watch = {
+      lost: null as string | null,
+      heard: () => {
+        lastHeard = clock.monotonic();
+      },
+      stop: () => cancel(),
+    };
+    return watch;
+  }
+
   /** One connection's life; returns why it ended, or null when the peer is not a satellite. */
   async function serve(): Promise<string | null> {
     const c = await connect({ host: opts.host, port: opts.port, log, clock });
@@ -107,15 +157,21 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
     await c.send(wyomingEvent("run-satellite", {}));
     set({ state: "running", name });
     log.info({ name }, "satellite running");
+    const liveness = watchLiveness(c);
     for (;;) {
       const next = await events.next();
       if (next.done) break;
+      liveness.heard();
+      if (next.value.type === "pong") continue;
       // Not awaited: answering an utterance takes seconds, and reading must go on meanwhile.
       s.receive(next.value).catch((err) => log.error({ err: describeError(err) }, "satellite event failed"));
     }
+    liveness.stop();
     s.close();
     session = null;
-    return c.closed;
+    // Our own close can be reported as "socket closed" by the socket; the log should say why.
+    const closedWith = await c.closed;
+    return liveness.lost ?? closedWith;
   }
 
   void (async () => {

@@ -178,3 +178,19 @@ describe("malformed input", () => {
     expect(core.lastActivity()).toBe(5000);
   });
 });
+
+test("our reason for closing is the one reported, even when ending the socket reports its own close", () => {
+  const sink = fakeSocket();
+  let core: ReturnType<typeof setup>["core"] | undefined;
+  // Like Bun's socket: end() calls straight back into the close handler.
+  const end = sink.end.bind(sink);
+  sink.end = () => {
+    end();
+    core?.peerClosed("socket closed");
+  };
+  const s = setup(sink);
+  core = s.core;
+  core.close("no pong within 5000 ms");
+  expect(s.closes).toEqual(["no pong within 5000 ms"]);
+  expect(sink.state.ended).toBe(true);
+});

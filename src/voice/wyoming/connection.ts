@@ -123,8 +123,10 @@ export function createConnectionCore(opts: ConnectionOptions): ConnectionCore {
     }
     if (queued <= highWater) release("queued");
     if (closing && !closed && queued === 0) {
-      sink.end();
+      // Finished first: ending the socket calls back into peerClosed, whose "socket closed" would
+      // otherwise replace the reason we closed for.
       finish(closeReason);
+      sink.end();
     }
   };
 
@@ -133,8 +135,8 @@ export function createConnectionCore(opts: ConnectionOptions): ConnectionCore {
     closing = true;
     closeReason = reason;
     cancelGrace = clock.setTimeout(() => {
-      sink.terminate();
       finish(`${reason} (queue not drained in time)`);
+      sink.terminate();
     }, opts.closeGraceMs ?? 2000);
     flush();
   };
@@ -208,7 +210,8 @@ export function createConnectionCore(opts: ConnectionOptions): ConnectionCore {
         if (item.kind === "error")
           log.debug({ conn: opts.id, problem: item.error.message }, "wyoming stream cut");
       }
-      finish(reason);
+      // A peer that drops while we wait for our queue to drain: we were closing it anyway.
+      finish(closing ? closeReason : reason);
     },
   };
 }
