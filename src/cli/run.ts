@@ -220,6 +220,22 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       chain: { log: chainNode.chainLog, queries: { list: (filter) => chainNode.view().list(filter ?? {}) } },
       // Started above, so the satellite verifies and collects from its first detection.
       fedavg: fedavg && { verifier: fedavg.verifier, examples: fedavg.examples },
+      publish: async (topic, payload) => {
+        const transport = mesh?.node.transport();
+        if (!transport) throw new Error("this device has not joined the fleet's broker");
+        await transport.publish(topic, new TextEncoder().encode(payload));
+      },
+      // Bound late: the models start below; a request before then finds no API yet.
+      llm: config.voice.hub.llmModel
+        ? (await import("./voice-llm.ts")).createVoiceLlm({
+            model: config.voice.hub.llmModel,
+            handle: async (request) => {
+              if (!models) throw new Error("the model API is not running yet");
+              return models.handle(request);
+            },
+            token: async () => (await import("./model-service.ts")).apiToken(config),
+          })
+        : undefined,
     })
     .catch((err) => {
       health.set({

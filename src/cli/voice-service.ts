@@ -25,6 +25,10 @@ interface VoiceDeps {
    * labelled examples (embedding windows only) in this store. Without it (fedavg off) nothing is
    * verified or collected: examples are gathered only once the owner has chosen federated learning.
    */
+  /** Sends device commands (the hub's MQTT connection); without it the assistant says it cannot. */
+  publish?: (topic: string, payload: string) => Promise<void>;
+  /** Answers what no intent matched: the language model (see voice-llm.ts). */
+  llm?: import("../assistant/index.ts").LlmFallback;
   fedavg?: {
     verifier: () => ((window: Float32Array) => number) | null;
     examples: import("../fedavg/index.ts").ExampleStore;
@@ -186,6 +190,12 @@ async function startHub(config: Readonly<KianaConfig>, deps: VoiceDeps, log: Log
   let hub: import("../voice/index.ts").VoiceHub | null = null;
   const assistant = assistantModule.createAssistant({
     facts: deps.chain ? assistantModule.createChainFacts(deps.chain) : assistantModule.createMemoryFacts(),
+    devices: h.devices,
+    publish: deps.publish,
+    fleet: config.node.fleet,
+    node: config.node.name,
+    llm: deps.llm,
+    speechWords: h.speechWords,
     onTimer: (e) => void hub?.timerRang(e.name, e.announcement),
   });
   const recogniser = stt.createPocketsphinxStt({ jsgf: () => assistant.grammar(), log });

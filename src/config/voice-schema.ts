@@ -95,6 +95,82 @@ export const VoiceSchema = T.Object(
           description: "Text-to-speech engine; piper needs its ONNX voice installed.",
         }),
         voice: T.String({ minLength: 1, default: "en-us", description: "Text-to-speech voice." }),
+        devices: T.Array(
+          T.Object(
+            {
+              name: T.String({
+                minLength: 1,
+                maxLength: 60,
+                description: 'What people call it: "kitchen light".',
+              }),
+              id: T.String({
+                pattern: "^[a-z0-9][a-z0-9_-]{0,62}$",
+                description: "Topic level of its commands: kiana/v1/<fleet>/<node>/device/<id>/set.",
+              }),
+              aliases: T.Array(T.String({ minLength: 1, maxLength: 60 }), { default: [], maxItems: 8 }),
+              node: T.Optional(
+                T.String({
+                  pattern: "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+                  description: "Node that owns it; default: this hub.",
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 100, description: 'Devices "turn on/off ..." switches, by MQTT command.' },
+        ),
+        speechWords: T.Object(
+          {
+            owners: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "Said before a thing: my, the.",
+              }),
+            ),
+            items: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "Things a spoken fact can be about: keys, passport.",
+              }),
+            ),
+            relations: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "in, on, next to ...",
+              }),
+            ),
+            qualifiers: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "Words narrowing a place: top, kitchen.",
+              }),
+            ),
+            places: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "drawer, shelf ...",
+              }),
+            ),
+            timerNames: T.Optional(
+              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
+                maxItems: 200,
+                description: "Names a spoken timer may have: pasta.",
+              }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description:
+              "Word lists the speech grammar offers for facts and timer names; unset lists keep the built-in ones.",
+          },
+        ),
+        llmModel: T.String({
+          default: "",
+          maxLength: 64,
+          description:
+            "Model (its registry name) asked when no intent matches, through this node's /v1 API (a peer may answer); empty: no fallback.",
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
