@@ -52,3 +52,43 @@ test("a remembered fact is a signed knowledge block of this device's log, as pla
     store.close();
   }
 });
+
+test("recall prefers facts from authors the fleet trusts over a slightly newer one from a disputed author", async () => {
+  const store = openStore({ path: join(dir, "trust.db") });
+  try {
+    const chainStore = createSqliteChainStore({ store });
+    const clock = createManualClock();
+    const trusted = loadNodeKeys({ dataDir: join(dir, "keys-trusted") });
+    const disputed = loadNodeKeys({ dataDir: join(dir, "keys-disputed") });
+    const queries = createChainQueries({ db: store.db });
+    const write = async (k: typeof keys, text: string) => {
+      clock.advance(1000);
+      await createChainFacts({
+        log: createChainLog({ store: chainStore, keys: k, clock }),
+        queries,
+      }).remember(text);
+    };
+    await write(trusted, "the keys are in the drawer");
+    await write(disputed, "the keys are in the garage");
+    const log = createChainLog({ store: chainStore, keys, clock });
+    const trust = new Map([
+      [trusted.fingerprint, 0.9],
+      [disputed.fingerprint, 0.1],
+    ]);
+    const plain = createChainFacts({ log, queries });
+    expect(await plain.recall(["keys"])).toEqual([
+      "the keys are in the garage",
+      "the keys are in the drawer",
+    ]);
+    const weighted = createChainFacts({ log, queries, trustOf: (a) => trust.get(a) ?? 0.5 });
+    expect(await weighted.recall(["keys"])).toEqual([
+      "the keys are in the drawer",
+      "the keys are in the garage",
+    ]);
+    // Trust breaks near-ties only: a trusted fact four answers older does not beat a fresh one.
+    for (const place of ["shed", "hall", "car"]) await write(disputed, `the keys are in the ${place}`);
+    expect((await weighted.recall(["keys"]))[0]).toBe("the keys are in the car");
+  } finally {
+    store.close();
+  }
+});

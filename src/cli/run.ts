@@ -217,7 +217,12 @@ export async function runNode(config: Readonly<KianaConfig>, log: Logger): Promi
       log,
       loadOnnx: () => engines.load("onnxruntime"),
       // Remembered facts live on the knowledge chain, so every device of the fleet can recall them.
-      chain: { log: chainNode.chainLog, queries: { list: (filter) => chainNode.view().list(filter ?? {}) } },
+      chain: {
+        log: chainNode.chainLog,
+        queries: { list: (filter) => chainNode.view().list(filter ?? {}) },
+        // The assistant prefers knowledge from authors the fleet's votes trust.
+        trustOf: (author) => chainNode.authority.trust(author),
+      },
       // Started above, so the satellite verifies and collects from its first detection.
       fedavg: fedavg && { verifier: fedavg.verifier, examples: fedavg.examples },
       publish: async (topic, payload) => {
