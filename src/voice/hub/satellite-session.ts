@@ -1,5 +1,6 @@
 // One satellite's conversation as the hub runs it: the utterance streamed in goes to speech-to-text,
-// the transcript to the assistant, and the reply back as speech while it is synthesised.
+// the transcript to the assistant, and the reply back as speech while it is synthesised. A streamed
+// model answer is spoken sentence by sentence while the model still writes the rest.
 import { describeError } from "../../errors.ts";
 import { type Clock, systemClock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/log.ts";
@@ -11,11 +12,16 @@ import {
   type WyomingEvent,
   wyomingEvent,
 } from "../wyoming/index.ts";
+import { createSentenceStream, type SentenceStream } from "./sentence-stream.ts";
 import { chunkToVoicePcm, streamSpeech } from "./speech-stream.ts";
 
 /** What the hub needs of the assistant (src/assistant's Assistant fits). */
 export interface HubAssistant {
-  handle(text: string): Promise<{ intent: string | null; reply: string }>;
+  /** `onText` hears a model's answer piece by piece; `ok` false with pieces heard means it failed. */
+  handle(
+    text: string,
+    opts?: { onText?: (chunk: string) => void },
+  ): Promise<{ intent: string | null; reply: string; ok?: boolean }>;
   timers?(): readonly { name: string; durationMs: number; remainingMs: number }[];
 }
 
@@ -68,21 +74,28 @@ export function createSatelliteSession(opts: SatelliteSessionOptions): Satellite
 
   const voiceFor = (pipeline: string) => opts.voices?.[pipeline] ?? opts.voice;
 
-  async function speak(text: string, pipeline: string): Promise<number> {
+  /** Speaks `text` as one answer; resolves with the monotonic time its audio started, or -1. */
+  async function speak(text: string | SentenceStream, pipeline: string): Promise<number> {
     speaking?.abort();
     const abort = new AbortController();
     speaking = abort;
-    const started = clock.monotonic();
     let first = -1;
-    await send(wyomingEvent("synthesize", { text }));
+    // The satellite is told what is said; of a streamed answer only the first sentence is known yet.
+    let told = false;
+    const tell = (sentence: string) => {
+      if (told) return;
+      told = true;
+      return send(wyomingEvent("synthesize", { text: sentence }));
+    };
+    if (typeof text === "string") await tell(text);
     await streamSpeech(
       tts,
       text,
       (event) => {
-        if (first < 0 && event.type === "audio-start") first = clock.monotonic() - started;
+        if (first < 0 && event.type === "audio-start") first = clock.monotonic();
         return send(event);
       },
-      { voice: voiceFor(pipeline), signal: abort.signal },
+      { voice: voiceFor(pipeline), signal: abort.signal, onSentence: tell },
     );
     if (speaking === abort) speaking = null;
     return first;
@@ -111,21 +124,47 @@ export function createSatelliteSession(opts: SatelliteSessionOptions): Satellite
       result.sttMs = clock.monotonic() - endAt;
       await send(wyomingEvent("transcript", { text: transcript.text }));
       const before = new Map((assistant.timers?.() ?? []).map((t) => [t.name, t.remainingMs]));
+      // Started by the first piece of a streamed answer, so its first sentence plays while the rest
+      // is generated; an intent's reply calls no onText and is spoken whole, after its timers.
+      const live: { stream?: { sentences: SentenceStream; spoken: Promise<number> } } = {};
+      const onText = (chunk: string) => {
+        if (!live.stream) {
+          const sentences = createSentenceStream();
+          const spoken = speak(sentences, run.pipeline);
+          // Awaited below, once the answer is complete; until then a failure must not go unhandled.
+          spoken.catch(() => {});
+          live.stream = { sentences, spoken };
+        }
+        live.stream.sentences.push(chunk);
+      };
+      let ok = true;
       if (transcript.text.trim()) {
-        const handled = await assistant.handle(transcript.text);
+        const handled = await assistant.handle(transcript.text, { onText });
         result.intent = handled.intent;
         result.reply = handled.reply;
+        ok = handled.ok !== false;
       } else {
         result.reply = NOT_HEARD;
       }
       result.assistantMs = clock.monotonic() - endAt;
+      const stream = live.stream;
+      if (stream) {
+        // A model that failed part-way: what was said stands, and the assistant's apology follows.
+        if (ok) stream.sentences.end();
+        else stream.sentences.abandon(result.reply);
+        const first = await stream.spoken;
+        result.reply = stream.sentences.said.join(" ");
+        result.firstAudioMs = first < 0 ? result.assistantMs : first - endAt;
+      }
       for (const timer of startedTimers(before)) {
         opts.onTimerStarted?.(timer.name);
         const total_seconds = Math.round(timer.durationMs / 1000);
         await send(wyomingEvent("timer-started", { id: timer.name, name: timer.name, total_seconds }));
       }
-      const first = await speak(result.reply, run.pipeline);
-      result.firstAudioMs = result.assistantMs + Math.max(0, first);
+      if (!stream) {
+        const first = await speak(result.reply, run.pipeline);
+        result.firstAudioMs = first < 0 ? result.assistantMs : first - endAt;
+      }
     } catch (err) {
       result.error = describeError(err);
       log.error({ satellite: opts.satellite, err: result.error }, "voice pipeline failed");

@@ -12,31 +12,41 @@ export interface SpokenAudio {
   sampleRate: number;
 }
 
-/** Sends `text` as speech. The audio-start goes out with the first synthesised piece, not before. */
+/**
+ * Sends `text` as speech: one answer, audio-start … audio-stop, also when the text comes as sentences
+ * one after another (a streamed model answer). The audio-start goes out with the first synthesised
+ * piece, not before; `onSentence` hears each sentence just before it is synthesised.
+ */
 export async function streamSpeech(
   tts: TextToSpeech,
-  text: string,
+  text: string | AsyncIterable<string>,
   send: (event: WyomingEvent) => Promise<unknown>,
-  opts: { voice?: string; signal?: AbortSignal } = {},
+  opts: { voice?: string; signal?: AbortSignal; onSentence?: (sentence: string) => unknown } = {},
 ): Promise<SpokenAudio> {
-  const audio = tts.synthesize(text, { voice: opts.voice, signal: opts.signal });
   let format: AudioFormat | null = null;
+  let sampleRate = 0;
   let samples = 0;
-  for await (const pcm of audio) {
-    if (!format) {
-      format = { rate: audio.sampleRate, width: 2, channels: 1 };
-      await send(audioStart(format));
+  for await (const sentence of typeof text === "string" ? [text] : text) {
+    opts.signal?.throwIfAborted();
+    await opts.onSentence?.(sentence);
+    const audio = tts.synthesize(sentence, { voice: opts.voice, signal: opts.signal });
+    sampleRate = audio.sampleRate;
+    for await (const pcm of audio) {
+      if (!format) {
+        format = { rate: audio.sampleRate, width: 2, channels: 1 };
+        await send(audioStart(format));
+      }
+      for (let at = 0; at < pcm.length; at += MAX_CHUNK_SAMPLES) {
+        const piece = pcm.subarray(at, at + MAX_CHUNK_SAMPLES);
+        await send(audioChunk(format, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength)));
+      }
+      samples += pcm.length;
     }
-    for (let at = 0; at < pcm.length; at += MAX_CHUNK_SAMPLES) {
-      const piece = pcm.subarray(at, at + MAX_CHUNK_SAMPLES);
-      await send(audioChunk(format, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength)));
-    }
-    samples += pcm.length;
   }
   // Nothing synthesised (an empty reply) is still a complete, empty answer for the listener.
-  if (!format) await send(audioStart({ rate: audio.sampleRate, width: 2, channels: 1 }));
+  if (!format) await send(audioStart({ rate: sampleRate || 16000, width: 2, channels: 1 }));
   await send(audioStop());
-  return { samples, sampleRate: audio.sampleRate };
+  return { samples, sampleRate: format?.rate ?? sampleRate };
 }
 
 /** An audio-chunk's payload as 16 kHz mono; a string says why it cannot be used. */
