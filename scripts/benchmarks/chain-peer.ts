@@ -24,7 +24,11 @@ const idleRss = kib("VmRSS");
 
 if (mode === "idle") {
   // One link, then a sync check on it: what two nodes already in sync exchange per check.
-  const link = await connectWsSync(url, { certificate: membership?.certificate as never, sign: keys.sign });
+  const link = await connectWsSync(
+    url,
+    { certificate: membership?.certificate as never, sign: keys.sign },
+    { fleet: membership?.fleet as never, now: () => Date.now() },
+  );
   const handshake = link.bytes();
   const t = performance.now();
   const report = await pullFrom({

@@ -4,7 +4,7 @@
 import { createChainAuthority } from "../chain/authority/index.ts";
 import { createChainQueries } from "../chain/queries.ts";
 import type { BlockFilter } from "../chain/view.ts";
-import { kianaError } from "../errors.ts";
+import { isKianaError, kianaError } from "../errors.ts";
 import { type Certificate, encodeCertificate } from "../identity/enrolment.ts";
 import { loadMembership, type Membership } from "../identity/fleet-membership.ts";
 import type { NodeKeys } from "../identity/node-keys.ts";
@@ -98,6 +98,7 @@ export async function openChainNode(o: ChainNodeOptions) {
   const server = sync.createWsSyncServer({
     serverFp: keys.fingerprint,
     fleet: () => fleet,
+    identity: () => (membership ? { certificate: membership.certificate, sign: keys.sign } : undefined),
     now,
     serve: (port) => serve(port),
     onRefused(reason) {
@@ -131,21 +132,38 @@ export async function openChainNode(o: ChainNodeOptions) {
     return report;
   }
 
-  /** Pulls what this device lacks from the node serving at `url` (http://host:port). */
+  /**
+   * Pulls what this device lacks from the node serving at `url` (http://host:port); `server`, when
+   * known, is the fingerprint of the peer meant there, and any other device is refused.
+   */
   async function pull(
     url: string,
-    opts: { timeoutMs?: number; onStored?: (author: string, length: number) => void } = {},
+    opts: { timeoutMs?: number; server?: string; onStored?: (author: string, length: number) => void } = {},
   ) {
-    if (!membership)
+    if (!membership || !fleet)
       throw kianaError(
         "CHAIN_SYNC_UNAVAILABLE",
         "this device has not joined a fleet, so no peer will sync with it (kiana fleet join)",
       );
-    const link = await sync.connectWsSync(
-      url,
-      { certificate: membership.certificate, sign: keys.sign },
-      opts.timeoutMs,
-    );
+    const link = await sync
+      .connectWsSync(
+        url,
+        { certificate: membership.certificate, sign: keys.sign },
+        { fleet, now, server: opts.server, timeoutMs: opts.timeoutMs },
+      )
+      .catch((err) => {
+        if (isKianaError(err, "CHAIN_SYNC_REFUSED")) {
+          const reason = String(err.details.reason ?? err.message);
+          count("servers-refused");
+          if (opts.server) scores.refused(opts.server, `its address serves another device: ${reason}`);
+          o.audit?.append({
+            actor: "chain-sync",
+            action: "chain.sync.server-refused",
+            detail: `${url}: ${reason}`,
+          });
+        }
+        throw err;
+      });
     try {
       const report = await pullOver(link.port, link.peer, opts);
       return { ...report, peer: link.peer, bytes: link.bytes() };

@@ -78,7 +78,7 @@ export async function startChain(
     await tryMqtt();
     if (t.url) {
       try {
-        return await node.pull(t.url);
+        return await node.pull(t.url, { server: t.fingerprint });
       } catch (err) {
         if (!mqtt || !isKianaError(err, "CHAIN_SYNC_UNAVAILABLE")) throw err;
       }

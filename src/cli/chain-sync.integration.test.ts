@@ -1,5 +1,7 @@
 // `kiana chain sync --peer` as an operator runs it: a real `kiana run` hub on loopback serving its
 // chain, and the CLI of another enrolled device pulling from it; a device of another fleet refused.
+
+import { Database } from "bun:sqlite";
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startKiana } from "../admin/kiana-process.test-helper.ts";
@@ -55,7 +57,15 @@ test("a device pulls a running hub's chain with kiana chain sync, verifies it, a
   const stranger = enrolledDataDir(testFleet("other", Date.now() - 60_000), "stranger", "node");
   const refused = kiana(stranger, "sync", "--peer", hub.url);
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toMatch(/refused the sync link: certificate (bad-signature|wrong-fleet)/);
+  // The stranger checks the hub first: a device of another fleet is not the peer it trusts.
+  expect(refused.stderr).toMatch(
+    /refused the sync server at 127.0.0.1:\d+: the server's certificate (bad-signature|wrong-fleet)/,
+  );
+
+  const audit = new Database(join(stranger, "kiana.db"), { readonly: true });
+  const logged = audit.query("SELECT detail FROM audit_log WHERE action = 'chain.sync.server-refused'").all();
+  audit.close();
+  expect(JSON.stringify(logged)).toMatch(/certificate (bad-signature|wrong-fleet)/);
 
   const nowhere = kiana(piDir, "sync", "--peer", "http://127.0.0.1:9");
   expect(nowhere.code).toBe(1);

@@ -8,9 +8,12 @@ import { capabilityLogger, type Logger } from "../platform/log.ts";
 import { openCore } from "./core.ts";
 import { readPeerSnapshot } from "./status.ts";
 
-/** A URL as given, else the first reachable address of the peer with that name or fingerprint. */
-export function resolvePeer(peer: string, dataDir: string): string {
-  if (/^https?:\/\//.test(peer)) return peer;
+/**
+ * A URL as given, else the first reachable address of the peer with that name or fingerprint, with
+ * its fingerprint so that another device answering there is refused.
+ */
+export function resolvePeer(peer: string, dataDir: string): { url: string; server?: string } {
+  if (/^https?:\/\//.test(peer)) return { url: peer };
   const snapshot = readPeerSnapshot(dataDir);
   if (!snapshot)
     throw kianaError(
@@ -29,7 +32,7 @@ export function resolvePeer(peer: string, dataDir: string): string {
   const [target] = syncTargets([{ ...match, state: "healthy" }]);
   if (!target?.url)
     throw kianaError("CHAIN_SYNC_UNAVAILABLE", `peer ${match.name} has no known address and port yet`);
-  return target.url;
+  return { url: target.url, server: match.fingerprint };
 }
 
 export async function runChainSync(
@@ -43,7 +46,7 @@ export async function runChainSync(
       "CLI_USAGE",
       "--peer is required: a URL (http://host:port), a peer name or a fingerprint",
     );
-  const url = resolvePeer(flags.peer, config.dataDir);
+  const { url, server } = resolvePeer(flags.peer, config.dataDir);
   const [{ loadNodeKeys }, { openChainNode, safeMembership }, { systemClock }, { createAuditLog }] =
     await Promise.all([
       import("../identity/index.ts"),
@@ -63,7 +66,7 @@ export async function runChainSync(
       audit: createAuditLog({ store }),
     });
     const started = performance.now();
-    const r = await node.pull(url, { timeoutMs: Number(flags.timeout ?? 30) * 1000 });
+    const r = await node.pull(url, { server, timeoutMs: Number(flags.timeout ?? 30) * 1000 });
     const seconds = (performance.now() - started) / 1000;
     if (json) {
       process.stdout.write(`${JSON.stringify({ url, ...r, seconds })}\n`);

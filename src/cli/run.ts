@@ -14,16 +14,14 @@ import { checkEnvironment, openCore } from "./core.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-type SocketHandler = import("bun").WebSocketHandler<{ kind: "chain-sync" }>;
+type SocketData = import("../chain/sync/index.ts").WsSyncConnection;
+type SocketHandler = import("bun").WebSocketHandler<SocketData>;
 
 function listen(
   config: Readonly<KianaConfig>,
   routes: Record<
     string,
-    (
-      request: Request,
-      server: import("bun").Server<{ kind: "chain-sync" }>,
-    ) => Response | Promise<Response> | undefined
+    (request: Request, server: import("bun").Server<SocketData>) => Response | Promise<Response> | undefined
   >,
   fetch: Handler,
   websocket: SocketHandler,

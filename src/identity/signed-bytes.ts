@@ -26,6 +26,8 @@ export const DOMAIN = {
   chainSignedRoot: "kiana/v1/chain-signed-root",
   /** A device answering a sync server's challenge: proves it holds the key its certificate names. */
   chainSyncAuth: "kiana/v1/chain-sync-auth",
+  /** A sync server proving to the client, over the client's nonce, that it holds its certificate's key. */
+  chainSyncServerAuth: "kiana/v1/chain-sync-server-auth",
   /** HKDF info for the pairwise mask seed of two FedAvg clients in one round (secure aggregation). */
   fedavgMask: "kiana/v1/fedavg-mask",
 } as const;
@@ -188,6 +190,11 @@ export function chainSignedRootBytes(
 /** What a sync client signs: the server's fresh nonce, bound to both parties' fingerprints. */
 export function chainSyncAuthBytes(nonce: Uint8Array, clientFp: string, serverFp: string): Uint8Array {
   return encodeSigned(DOMAIN.chainSyncAuth, [nonce, clientFp, serverFp]);
+}
+
+/** What a sync server signs: the client's fresh nonce, bound to both parties' fingerprints. */
+export function chainSyncServerAuthBytes(nonce: Uint8Array, serverFp: string, clientFp: string): Uint8Array {
+  return encodeSigned(DOMAIN.chainSyncServerAuth, [nonce, serverFp, clientFp]);
 }
 
 /** HKDF info of a pairwise FedAvg mask: the round and both parties, lower fingerprint first. */

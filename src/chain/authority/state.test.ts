@@ -192,3 +192,69 @@ test("trust counts stay right across many indexing batches", () => {
   w.state.rebuild();
   expect(dumpDerived(w.db)).toEqual(incremental);
 });
+
+describe("votes that are not on knowledge count for nothing", () => {
+  const confirm = (author: string, seq: number) => ({
+    type: "vote",
+    body: encodeVote({ v: 1, kind: "confirm", author, seq }),
+  });
+  /** A's log: knowledge 0, a checkpoint 1, a vote 2, a config block 3, knowledge 4. */
+  function authorBlocks(w: ReturnType<typeof world>) {
+    const a = createChainLog({
+      store: w.chainStore,
+      keys: keys[0] as (typeof keys)[0],
+      clock: createManualClock(),
+    });
+    a.appendBatch([
+      { type: "knowledge", body: text("fact") },
+      {
+        type: "checkpoint",
+        body: encodeCheckpoint({ v: 1, kind: "endorse", checkpoint: "0".repeat(64), height: 1 }),
+      },
+      { type: "vote", body: encodeVote({ v: 1, kind: "add-validator", validator: D }) },
+      { type: "config", body: text("{}") },
+      { type: "knowledge", body: text("another fact") },
+    ]);
+  }
+  /** B confirms every block of A's, C disputes block 4, and D confirms a block A has not written. */
+  function voters(w: ReturnType<typeof world>) {
+    const log = (i: number) =>
+      createChainLog({ store: w.chainStore, keys: keys[i] as (typeof keys)[0], clock: createManualClock() });
+    log(1).appendBatch([0, 1, 2, 3, 4].map((seq) => confirm(A, seq)));
+    log(2).append("vote", encodeVote({ v: 1, kind: "dispute", author: A, seq: 4 }));
+    log(3).append("vote", encodeVote({ v: 1, kind: "confirm", author: A, seq: 5 }));
+  }
+
+  test("a confirm on a checkpoint, vote or config block changes no trust, and says why", () => {
+    const w = world();
+    authorBlocks(w);
+    voters(w);
+    w.state.refresh();
+    expect(w.state.trustCounts(A)).toEqual({ confirms: 2, disputes: 1 });
+    const why = w.state.uncountedVotes(A).map((v) => `${v.seq} ${v.reason}`);
+    expect(why).toEqual([
+      "1 block 1 is a checkpoint block; only votes on knowledge count toward trust",
+      "2 block 2 is a vote block; only votes on knowledge count toward trust",
+      "3 block 3 is a config block; only votes on knowledge count toward trust",
+      "5 block 5 is not held yet; the vote counts once it arrives",
+    ]);
+  });
+
+  test("votes that arrive before their targets give the same counts as after", () => {
+    const early = world();
+    voters(early);
+    early.state.refresh();
+    expect(early.state.trustCounts(A)).toEqual({ confirms: 0, disputes: 0 });
+    authorBlocks(early);
+    early.state.refresh();
+    const late = world();
+    authorBlocks(late);
+    voters(late);
+    late.state.refresh();
+    expect(early.state.trustCounts(A)).toEqual({ confirms: 2, disputes: 1 });
+    expect(late.state.trustCounts(A)).toEqual(early.state.trustCounts(A));
+    expect(dumpDerived(early.db)).toEqual(dumpDerived(late.db));
+    early.state.rebuild();
+    expect(dumpDerived(early.db)).toEqual(dumpDerived(late.db));
+  });
+});

@@ -12,7 +12,7 @@ import type { BlockRow } from "../adapters/sqlite.ts";
 import { leafHash } from "../block.ts";
 import { decodeCheckpoint, decodeVote, isBlockVote } from "./bodies.ts";
 import { createReplay, type Replay } from "./replay.ts";
-import { type StandingVote, type TrustCounts, trustDelta } from "./trust.ts";
+import { type StandingVote, type TrustCounts, trustDelta, uncountedReason } from "./trust.ts";
 
 /**
  * Blocks indexed per transaction (bodies up to 64 KiB each, so at most 8 MiB held), and heights
@@ -24,6 +24,7 @@ const WALK_BATCH = 256;
 const DERIVED_TABLES = [
   "chain_vote",
   "chain_trust_vote",
+  // No longer written (counts are read from chain_trust_vote); cleared so no stale row lingers.
   "chain_trust",
   "chain_checkpoint",
   "chain_checkpoint_head",
@@ -40,7 +41,12 @@ export interface AuthorityState {
   refresh(): { indexed: number; replayedFrom?: number };
   /** Drops every derived row and indexes and replays all vote and checkpoint blocks again. */
   rebuild(): void;
+  /** Standing votes on `author`'s knowledge blocks this device holds; any other vote waits or is void. */
   trustCounts(author: string): TrustCounts;
+  /** Standing votes on `author`'s blocks that count for nothing now, each with the reason. */
+  uncountedVotes(
+    author: string,
+  ): { seq: number; voter: string; kind: StandingVote["kind"]; reason: string }[];
   /** Validators seen endorsing two proposals at one height, newest heights first. */
   equivocations(limit?: number): { height: number; endorser: string }[];
   /** Proposals by members of `validators` above height `above`. */
@@ -79,11 +85,21 @@ export function createAuthorityState(opts: { store: Store; genesis: readonly str
     putStanding: db.query<void, [string, number, string, number, string]>(
       "INSERT OR REPLACE INTO chain_trust_vote (author, seq, voter, vote_seq, kind) VALUES (?, ?, ?, ?, ?)",
     ),
-    count: db.query<void, [string, number, number]>(
-      `INSERT INTO chain_trust (author, confirms, disputes) VALUES (?1, ?2, ?3) ON CONFLICT (author)
-        DO UPDATE SET confirms = confirms + ?2, disputes = disputes + ?3`,
+    // Counted when read, joined to the target block: a vote on a block that arrives later counts
+    // from then on, and one on a checkpoint, vote or config block never does, whatever the order.
+    trust: db.query<TrustCounts, [string]>(
+      `SELECT coalesce(sum(v.kind = 'confirm'), 0) AS confirms, coalesce(sum(v.kind = 'dispute'), 0) AS disputes
+        FROM chain_trust_vote v JOIN chain_block b ON b.author = v.author AND b.seq = v.seq
+        WHERE v.author = ? AND b.type = 'knowledge'`,
     ),
-    trust: db.query<TrustCounts, [string]>("SELECT confirms, disputes FROM chain_trust WHERE author = ?"),
+    uncounted: db.query<
+      { seq: number; voter: string; kind: StandingVote["kind"]; type: string | null },
+      [string]
+    >(
+      `SELECT v.seq, v.voter, v.kind, b.type FROM chain_trust_vote v
+        LEFT JOIN chain_block b ON b.author = v.author AND b.seq = v.seq
+        WHERE v.author = ? AND (b.type IS NULL OR b.type <> 'knowledge') ORDER BY v.seq, v.voter`,
+    ),
     propose: db.query<void, [string, number, string, string, number, number, number]>(
       `INSERT OR IGNORE INTO chain_checkpoint (id, height, prev, proposer, seq, ts, heads)
         VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -137,9 +153,7 @@ export function createAuthorityState(opts: { store: Store; genesis: readonly str
         author: v.author,
         seq: v.seq,
       });
-      if (!d.replace) return;
-      q.putStanding.run(v.author, v.seq, author, seq, v.kind);
-      q.count.run(v.author, d.confirms, d.disputes);
+      if (d.replace) q.putStanding.run(v.author, v.seq, author, seq, v.kind);
       return;
     }
     const body = decodeCheckpoint(new Uint8Array(row.body));
@@ -202,6 +216,10 @@ export function createAuthorityState(opts: { store: Store; genesis: readonly str
       refresh();
     },
     trustCounts: (author) => q.trust.get(author) ?? { confirms: 0, disputes: 0 },
+    uncountedVotes: (author) =>
+      q.uncounted
+        .all(author)
+        .map(({ type, ...v }) => ({ ...v, reason: uncountedReason(v.seq, type ?? undefined) })),
     equivocations: (limit = 20) => q.equivocations.all(limit),
     pendingCount: (above, validators) => q.pending.get(above, JSON.stringify(validators))?.n ?? 0,
     endorsedAt: (endorser, height) => q.endorsedAt.get(height, endorser)?.checkpoint,

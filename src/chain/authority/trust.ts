@@ -1,5 +1,6 @@
 // Trust in an author's knowledge from other devices' confirm/dispute votes, and search ranking by
-// it. Pure: the SQLite state applies `trustDelta` one vote at a time, so no vote list is held.
+// it. Pure: the SQLite state keeps each voter's standing vote per block by `trustDelta` and counts
+// only those on knowledge blocks it holds: trust is about knowledge, not checkpoints or votes.
 import type { BlockVoteKind } from "./bodies.ts";
 
 export interface TrustCounts {
@@ -48,6 +49,15 @@ export function trustDelta(
   if (vote.kind === "confirm") delta.confirms++;
   else delta.disputes++;
   return delta;
+}
+
+/**
+ * Why a standing vote on block `seq` counts for nothing: its target is not a knowledge block, or
+ * (type undefined) is not held yet, in which case the vote counts once the block arrives.
+ */
+export function uncountedReason(seq: number, type: string | undefined): string {
+  if (type === undefined) return `block ${seq} is not held yet; the vote counts once it arrives`;
+  return `block ${seq} is a ${type} block; only votes on knowledge count toward trust`;
 }
 
 /**

@@ -10,4 +10,11 @@ export { DEFAULT_BATCH_BYTES, type ResponderOptions, serveSync } from "./respond
 export { type SyncSchedule, type SyncTarget, startSyncSchedule, syncTargets } from "./schedule.ts";
 export { createSqliteAuthorKeys, createSqlitePeerScores } from "./sqlite-ports.ts";
 export { decodeFrame, encodeFrame, type Frame, LIMITS } from "./wire.ts";
-export { CHAIN_SYNC_ROUTE, connectWsSync, createWsSyncServer, type WsSyncServerOptions } from "./ws-link.ts";
+export {
+  CHAIN_SYNC_ROUTE,
+  connectWsSync,
+  createWsSyncServer,
+  type WsSyncConnection,
+  type WsSyncConnectOptions,
+  type WsSyncServerOptions,
+} from "./ws-link.ts";

@@ -1,17 +1,27 @@
 // Chain sync over a WebSocket on the node's HTTP listener (`/kiana/v1/chain/sync`): the LAN path
-// between enrolled devices and for `kiana chain sync --peer`. The server challenges, the client
-// proves its enrolment, then frames flow as binary messages under the sync protocol's credit window.
+// between enrolled devices and for `kiana chain sync --peer`. Both ends prove their enrolment (see
+// link-auth.ts), then frames flow as binary messages under the sync protocol's credit window.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { kianaError } from "../../errors.ts";
 import type { Certificate } from "../../identity/enrolment.ts";
-import { answerChallenge, checkAnswer, type LinkFleet, makeChallenge } from "./link-auth.ts";
+import {
+  answerChallenge,
+  checkAnswer,
+  type LinkFleet,
+  type LinkIdentity,
+  makeChallenge,
+  makeHello,
+  readHello,
+} from "./link-auth.ts";
 import type { SyncPort } from "./ports.ts";
 import { createQueuePort, type QueuePort } from "./queue-port.ts";
 
 export const CHAIN_SYNC_ROUTE = "/kiana/v1/chain/sync";
 
-interface Connection {
+/** What the server keeps per sync WebSocket (Bun's `ws.data`). */
+export interface WsSyncConnection {
   kind: "chain-sync";
+  hello: { nonce: Uint8Array; clientFp: string };
   nonce?: Uint8Array;
   port?: QueuePort;
 }
@@ -20,6 +30,8 @@ export interface WsSyncServerOptions {
   serverFp: string;
   /** The fleet a client must be enrolled in; undefined while this device has not joined one. */
   fleet(): LinkFleet | undefined;
+  /** This device's certificate and key, to prove itself to clients; undefined while not enrolled. */
+  identity(): LinkIdentity | undefined;
   now(): number;
   /** Runs one authenticated session (the responder); the port closes when it returns. */
   serve(port: SyncPort, peer: string, certificate: Certificate): Promise<void>;
@@ -30,10 +42,12 @@ export interface WsSyncServerOptions {
 export function createWsSyncServer(opts: WsSyncServerOptions) {
   let open = 0;
   const max = opts.maxConnections ?? 8;
-  const websocket: WebSocketHandler<Connection> = {
+  const websocket: WebSocketHandler<WsSyncConnection> = {
     open(ws) {
       open++;
-      const { nonce, frame } = makeChallenge(opts.serverFp);
+      const me = opts.identity();
+      if (!me) return ws.close(4401, "this device has not joined a fleet");
+      const { nonce, frame } = makeChallenge(me, ws.data.hello);
       ws.data.nonce = nonce;
       ws.send(frame);
     },
@@ -43,7 +57,13 @@ export function createWsSyncServer(opts: WsSyncServerOptions) {
       const fleet = opts.fleet();
       const verdict =
         fleet && ws.data.nonce
-          ? checkAnswer(bytes, { nonce: ws.data.nonce, serverFp: opts.serverFp, fleet, now: opts.now() })
+          ? checkAnswer(bytes, {
+              nonce: ws.data.nonce,
+              serverFp: opts.serverFp,
+              clientFp: ws.data.hello.clientFp,
+              fleet,
+              now: opts.now(),
+            })
           : { ok: false as const, reason: "this device has not joined a fleet" };
       if (!verdict.ok) {
         opts.onRefused?.(verdict.reason);
@@ -64,25 +84,43 @@ export function createWsSyncServer(opts: WsSyncServerOptions) {
   return {
     websocket,
     /** The route handler: upgrades when allowed, else answers why not. */
-    upgrade(request: Request, server: Server<Connection>): Response | undefined {
-      if (!opts.fleet()) return new Response("chain sync needs an enrolled device\n", { status: 503 });
+    upgrade(request: Request, server: Server<WsSyncConnection>): Response | undefined {
+      if (!opts.fleet() || !opts.identity())
+        return new Response("chain sync needs an enrolled device\n", { status: 503 });
       if (open >= max) return new Response("too many sync sessions\n", { status: 503 });
-      if (server.upgrade(request, { data: { kind: "chain-sync" } })) return undefined;
+      const hello = readHello(new URL(request.url));
+      if (!hello.ok) {
+        opts.onRefused?.(hello.reason);
+        return new Response(`${hello.reason}\n`, { status: 400 });
+      }
+      if (server.upgrade(request, { data: { kind: "chain-sync", hello } })) return undefined;
       return new Response("chain sync speaks WebSocket only\n", { status: 426 });
     },
     connections: () => open,
   };
 }
 
-function portOver(ws: ServerWebSocket<Connection>): QueuePort {
+function portOver(ws: ServerWebSocket<WsSyncConnection>): QueuePort {
   return createQueuePort({ send: (frame) => void ws.send(frame), close: () => ws.close(1000) });
 }
 
-/** Connects to a peer's sync route and authenticates; the port is ready for `pullFrom`. */
+export interface WsSyncConnectOptions {
+  /** The fleet the server must be enrolled in. */
+  fleet: LinkFleet;
+  now(): number;
+  /** The fingerprint of the peer meant, when known: any other server is refused. */
+  server?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Connects to a peer's sync route and authenticates both ways; the port is ready for `pullFrom`.
+ * A server that does not prove itself is refused (CHAIN_SYNC_REFUSED, the reason in the message).
+ */
 export async function connectWsSync(
   url: string,
-  me: { certificate: Certificate; sign(message: Uint8Array): Uint8Array },
-  timeoutMs = 10_000,
+  me: LinkIdentity,
+  opts: WsSyncConnectOptions,
 ): Promise<{
   port: SyncPort;
   peer: string;
@@ -91,7 +129,10 @@ export async function connectWsSync(
   /** Why the server closed the link, once it has. */
   closedBecause: () => string | undefined;
 }> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
   const target = new URL(CHAIN_SYNC_ROUTE, url.replace(/^http/, "ws"));
+  const hello = makeHello(me);
+  for (const [k, v] of Object.entries(hello.query)) target.searchParams.set(k, v);
   const ws = new WebSocket(target.href);
   ws.binaryType = "arraybuffer";
   const counts = { sent: 0, received: 0, framing: 0 };
@@ -134,8 +175,17 @@ export async function connectWsSync(
     timeoutMs,
   );
   try {
-    const answer = answerChallenge(await first.promise, me);
-    if (!answer.ok) throw kianaError("CHAIN_SYNC_PROTOCOL", answer.reason);
+    const answer = answerChallenge(await first.promise, me, {
+      nonce: hello.nonce,
+      fleet: opts.fleet,
+      now: opts.now(),
+      server: opts.server,
+    });
+    if (!answer.ok)
+      throw kianaError("CHAIN_SYNC_REFUSED", `refused the sync server at ${target.host}: ${answer.reason}`, {
+        reason: answer.reason,
+        server: opts.server,
+      });
     ws.send(answer.frame);
     counts.sent += answer.frame.length;
     counts.framing += frameOverhead(answer.frame.length, true);
