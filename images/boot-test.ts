@@ -7,6 +7,7 @@ import { Database } from "bun:sqlite";
 import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createCookieClient } from "../src/admin/cookie-client.ts";
 import { certificateFingerprint, decodeCertificate } from "../src/identity/enrolment.ts";
 import { formatFingerprint } from "../src/identity/node-keys.ts";
 import { sh } from "./assemble.ts";
@@ -38,23 +39,7 @@ function newestImage(): string | undefined {
 
 /** A cookie-keeping client for the admin page, as a person's browser would use it. */
 function adminClient(base: string) {
-  const jar = new Map<string, string>();
-  const call = async (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await fetch(new URL(path, base), {
-      ...init,
-      headers,
-      redirect: "manual",
-      signal: AbortSignal.timeout(60_000),
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair = ""] = c.split(";");
-      const eq = pair.indexOf("=");
-      jar.set(pair.slice(0, eq), pair.slice(eq + 1));
-    }
-    return res;
-  };
+  const call = createCookieClient(base, 60_000);
   return {
     call,
     /** Logs in with the password; true when the server answered with a session (redirect to /). */

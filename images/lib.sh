@@ -4,23 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/setup.sh"
 
 ensure_image_host() {
-  local list="$KIANA_ROOT/images/host-packages.txt" missing=() pkg
-  while read -r pkg; do
-    pkg="${pkg%%#*}"; pkg="${pkg//[[:space:]]/}"
-    [ -n "$pkg" ] || continue
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done < "$list"
-  if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-      echo "images: missing Debian packages: ${missing[*]}" >&2
-      echo "install them with: sudo apt-get install ${missing[*]}" >&2
-      exit 1
-    fi
-    step "installing Debian packages for image builds: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
+  ensure_debian_packages "$KIANA_ROOT/images/host-packages.txt" "image builds"
   if [ "$(uname -m)" != aarch64 ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
     [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
     update-binfmts --enable qemu-aarch64 2>/dev/null || update-binfmts --import qemu-aarch64 2>/dev/null || true

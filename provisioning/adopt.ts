@@ -3,6 +3,7 @@
 // their public keys from /api/v1/status, a certificate from the fleet authority, POST /api/v1/fleet/join.
 import { readFileSync } from "node:fs";
 import { MIN_PASSWORD_LENGTH } from "../src/admin/accounts.ts";
+import { type AdminCall, createCookieClient } from "../src/admin/cookie-client.ts";
 import { ROLES } from "../src/identity/enrolment.ts";
 import type { JoinedFleet } from "../src/identity/fleet-cli.ts";
 import {
@@ -24,29 +25,13 @@ import { formatTable } from "./provision.ts";
 
 const fail = (message: string) => provisionError("PROVISION_ADOPT_FAILED", message);
 
-type AdminCall = (path: string, init?: RequestInit) => Promise<Response>;
-
-/** A tiny cookie-keeping client for one device's admin page; redirects are read, not followed. */
+/** The admin page's own client, with an unreachable device named in the error. */
 function adminClient(base: string): AdminCall {
-  const jar = new Map<string, string>();
-  return async (path, init = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await fetch(new URL(path, base), {
-      ...init,
-      headers,
-      redirect: "manual",
-      signal: AbortSignal.timeout(15_000),
-    }).catch((err: Error) => {
+  const call = createCookieClient(base, 15_000);
+  return (path, init) =>
+    call(path, init).catch((err: Error) => {
       throw fail(`cannot reach ${base}: ${err.message}`);
     });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair = ""] = c.split(";");
-      const eq = pair.indexOf("=");
-      jar.set(pair.slice(0, eq), pair.slice(eq + 1));
-    }
-    return res;
-  };
 }
 
 /** What adopt reads from /api/v1/status; `publicKeys` and `enrolment` need a runtime with enrolment over HTTP. */

@@ -32,8 +32,10 @@ ensure_npm_deps() {
 }
 
 # Installs the Debian packages listed in scripts/debian-packages.txt that are missing.
+# Installs the packages listed in $1 (default scripts/debian-packages.txt) that are missing; $2 says
+# what they are for in the messages.
 ensure_debian_packages() {
-  local list="$KIANA_ROOT/scripts/debian-packages.txt" missing=() pkg
+  local list="${1:-$KIANA_ROOT/scripts/debian-packages.txt}" purpose="${2:-}" missing=() pkg
   [ -f "$list" ] || return 0
   while read -r pkg; do
     pkg="${pkg%%#*}"; pkg="${pkg//[[:space:]]/}"
@@ -42,11 +44,11 @@ ensure_debian_packages() {
   done < "$list"
   [ "${#missing[@]}" -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "missing Debian packages${purpose:+ for $purpose}: ${missing[*]}" >&2
     echo "install them with: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
-  step "installing Debian packages: ${missing[*]}"
+  step "installing Debian packages${purpose:+ for $purpose}: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

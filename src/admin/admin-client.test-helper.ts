@@ -1,24 +1,9 @@
 // A scripted admin: first-run setup with the printed code (or a login), then JSON POSTs to one API path. Integration
 // tests run it inside a network namespace: `bun admin-client.test-helper.ts <base-url> <setup-code> <api-path> <json>...`.
-const [base, code, apiPath, ...bodies] = process.argv.slice(2) as [string, string, string, ...string[]];
-const jar = new Map<string, string>();
+import { createCookieClient } from "./cookie-client.ts";
 
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-  const res = await fetch(new URL(path, base), {
-    ...init,
-    headers,
-    redirect: "manual",
-    signal: AbortSignal.timeout(10_000),
-  });
-  for (const c of res.headers.getSetCookie()) {
-    const [pair = ""] = c.split(";");
-    const eq = pair.indexOf("=");
-    jar.set(pair.slice(0, eq), pair.slice(eq + 1));
-  }
-  return res;
-}
+const [base, code, apiPath, ...bodies] = process.argv.slice(2) as [string, string, string, ...string[]];
+const call = createCookieClient(base, 10_000);
 
 const password = "integration test password";
 /** First-run setup with the code; when that was done by an earlier run, a login with the same password. */
@@ -47,5 +32,3 @@ for (const body of bodies) {
   });
   console.log(JSON.stringify({ setup: setup.status, status: sent.status, body: await sent.json() }));
 }
-
-export {};

@@ -2,6 +2,10 @@
 import { Type as T } from "@sinclair/typebox";
 import { Port } from "./schema-types.ts";
 
+/** A word list the speech grammar offers; unset keeps the built-in list. */
+const WordList = (description: string) =>
+  T.Optional(T.Array(T.String({ minLength: 1, maxLength: 40 }), { maxItems: 200, description }));
+
 export const VoiceSchema = T.Object(
   {
     enabled: T.Union([T.Literal("auto"), T.Literal("on"), T.Literal("off")], {
@@ -121,42 +125,12 @@ export const VoiceSchema = T.Object(
         ),
         speechWords: T.Object(
           {
-            owners: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "Said before a thing: my, the.",
-              }),
-            ),
-            items: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "Things a spoken fact can be about: keys, passport.",
-              }),
-            ),
-            relations: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "in, on, next to ...",
-              }),
-            ),
-            qualifiers: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "Words narrowing a place: top, kitchen.",
-              }),
-            ),
-            places: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "drawer, shelf ...",
-              }),
-            ),
-            timerNames: T.Optional(
-              T.Array(T.String({ minLength: 1, maxLength: 40 }), {
-                maxItems: 200,
-                description: "Names a spoken timer may have: pasta.",
-              }),
-            ),
+            owners: WordList("Said before a thing: my, the."),
+            items: WordList("Things a spoken fact can be about: keys, passport."),
+            relations: WordList("in, on, next to ..."),
+            qualifiers: WordList("Words narrowing a place: top, kitchen."),
+            places: WordList("drawer, shelf ..."),
+            timerNames: WordList("Names a spoken timer may have: pasta."),
           },
           {
             additionalProperties: false,

@@ -85,7 +85,7 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
    * Any event counts as an answer, so a streaming satellite is never pinged. One timer per
    * connection, re-armed from the last event heard, not on every audio chunk.
    */
-  function watchLiveness(c: WyomingClient): { heard(): void; stop(): void; lost: string | null } {
+  function watchLiveness(c: WyomingClient): { heard(): void; stop(): void } {
     const every = opts.pingIntervalMs ?? 10_000;
     const within = opts.pongTimeoutMs ?? 5000;
     let lastHeard = clock.monotonic();
@@ -97,8 +97,7 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
       const waitingForPong = pingedAt !== null && lastHeard < pingedAt;
       if (waitingForPong && now - (pingedAt as number) >= within) {
         log.warn({ pongTimeoutMs: within }, "satellite did not answer a ping");
-        watch.lost = `no pong within ${within} ms`;
-        c.close(watch.lost);
+        c.close(`no pong within ${within} ms`);
         return;
       }
       if (waitingForPong) {
@@ -115,14 +114,12 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
       cancel = clock.setTimeout(check, within);
     };
     cancel = clock.setTimeout(check, every);
-    const watch = {
-      lost: null as string | null,
+    return {
       heard: () => {
         lastHeard = clock.monotonic();
       },
       stop: () => cancel(),
     };
-    return watch;
   }
 
   /** One connection's life; returns why it ended, or null when the peer is not a satellite. */
@@ -169,9 +166,7 @@ export function createSatelliteLink(opts: SatelliteLinkOptions): SatelliteLink {
     liveness.stop();
     s.close();
     session = null;
-    // Our own close can be reported as "socket closed" by the socket; the log should say why.
-    const closedWith = await c.closed;
-    return liveness.lost ?? closedWith;
+    return await c.closed;
   }
 
   void (async () => {
